@@ -203,7 +203,10 @@ func (d *decoder) uvarint() uint64 {
 		return 0
 	}
 	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
+	// A last byte of zero after others is padding that AppendUvarint never
+	// writes; accepting it would give one value two encodings, and engines
+	// compare stored values by their encoding.
+	if n <= 0 || (n > 1 && d.b[n-1] == 0) {
 		d.fail("varint")
 		return 0
 	}
