@@ -1,0 +1,350 @@
+package pebble
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strconv"
+	"strings"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/couchfs/couchfs/engines"
+)
+
+// Layout of a database "<name>.pebble" (a directory):
+//
+//	GENERATION      the decimal number N of the live generation
+//	gen-N/          a Pebble database holding every structure
+//
+// Compaction builds gen-(N+1) beside the live one and switches by rewriting
+// GENERATION (write a temporary file, sync, rename, sync the directory), so
+// the switch is one atomic rename and readers of the old generation finish
+// undisturbed. Open removes every gen-* directory that GENERATION does not
+// name: an interrupted compaction's target or a replaced generation.
+// GENERATION is written last by Create, so a directory without it is an
+// interrupted Create, which Exists and Open do not accept.
+const (
+	genFile    = "GENERATION"
+	genTmpFile = "GENERATION.tmp"
+	genPrefix  = "gen-"
+	// trashSuffix names a database being deleted: Delete renames it first,
+	// so a crash leaves either the database or a name nothing opens.
+	trashSuffix = ".trash"
+)
+
+// Options configures the engine. The zero value stores databases on the
+// operating system's file system with a small block cache per database.
+type Options struct {
+	// FS is the file system; nil means vfs.Default. Tests pass
+	// vfs.NewCrashableMem or an errorfs wrapper.
+	FS vfs.FS
+	// Cache, if set, is a block cache shared by every database of the
+	// engine. The caller keeps its reference and releases it after the
+	// last database is closed.
+	Cache *pebble.Cache
+	// CacheSize is the size of each database's own block cache when Cache
+	// is nil; 0 means 8 MiB.
+	CacheSize int64
+	// MemTableSize is the largest memtable of each database; 0 means
+	// 16 MiB. Pebble starts a database's memtable at 256 KiB and doubles it
+	// only as writes fill it, so an idle database costs little; a large
+	// memtable spares a bulk load flushes competing with its WAL syncs.
+	MemTableSize uint64
+}
+
+const (
+	defaultCacheSize    = 8 << 20
+	defaultMemTableSize = 16 << 20
+)
+
+type engine struct {
+	opts Options
+	fs   vfs.FS
+}
+
+// New returns the Pebble engine. It is safe for concurrent use.
+func New(opts Options) engines.Engine {
+	if opts.FS == nil {
+		opts.FS = vfs.Default
+	}
+	if opts.CacheSize <= 0 {
+		opts.CacheSize = defaultCacheSize
+	}
+	if opts.MemTableSize == 0 {
+		opts.MemTableSize = defaultMemTableSize
+	}
+	return &engine{opts: opts, fs: opts.FS}
+}
+
+// Name implements engines.Engine.
+func (e *engine) Name() string { return "pebble" }
+
+// Ext implements engines.Engine.
+func (e *engine) Ext() string { return ".pebble" }
+
+// Exists implements engines.Engine: a database exists once Create wrote its
+// GENERATION file.
+func (e *engine) Exists(path string) (bool, error) {
+	_, err := e.fs.Stat(e.fs.PathJoin(path, genFile))
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	default:
+		return false, fmt.Errorf("pebble: exists %s: %w", path, err)
+	}
+}
+
+// Create implements engines.Engine.
+func (e *engine) Create(path string) (engines.DB, error) {
+	ok, err := e.Exists(path)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		return nil, fmt.Errorf("pebble: create %s: %w", path, engines.ErrExists)
+	}
+	// Whatever is there is an interrupted Create or Delete.
+	if err := e.removeAll(path, path+trashSuffix); err != nil {
+		return nil, fmt.Errorf("pebble: create %s: clearing leftovers: %w", path, err)
+	}
+	d, err := e.create(path)
+	if err != nil {
+		_ = e.fs.RemoveAll(path)
+		return nil, fmt.Errorf("pebble: create %s: %w", path, err)
+	}
+	return d, nil
+}
+
+func (e *engine) create(path string) (*db, error) {
+	if err := e.fs.MkdirAll(path, 0o755); err != nil {
+		return nil, err
+	}
+	if err := syncDir(e.fs, e.fs.PathDir(path)); err != nil {
+		return nil, err
+	}
+	const gen = 1
+	pdb, err := e.openPebble(genDir(e.fs, path, gen), true)
+	if err != nil {
+		return nil, err
+	}
+	st := newState(newUUID())
+	b := pdb.NewBatch()
+	_ = b.Set(stateKey, st.encode(), nil)
+	err = commitBatch(b, pebble.Sync)
+	_ = b.Close()
+	if err == nil {
+		err = writeGen(e.fs, path, gen)
+	}
+	if err != nil {
+		_ = pdb.Close()
+		return nil, err
+	}
+	return newDB(e, path, gen, pdb, st), nil
+}
+
+// Open implements engines.Engine. It removes generations other than the
+// live one: they are leftovers of a compaction that crashed before or after
+// its switch.
+func (e *engine) Open(path string) (engines.DB, error) {
+	gen, err := readGen(e.fs, path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("pebble: open %s: %w", path, engines.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pebble: open %s: %w", path, err)
+	}
+	if err := e.removeStaleGens(path, gen); err != nil {
+		return nil, fmt.Errorf("pebble: open %s: removing compaction leftovers: %w", path, err)
+	}
+	pdb, err := e.openPebble(genDir(e.fs, path, gen), false)
+	if errors.Is(err, pebble.ErrDBDoesNotExist) {
+		return nil, fmt.Errorf("pebble: open %s: generation %d is missing: %w", path, gen, engines.ErrCorrupt)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pebble: open %s: %w", path, wrapReadErr(err))
+	}
+	st, err := loadState(pdb)
+	if err != nil {
+		_ = pdb.Close()
+		return nil, fmt.Errorf("pebble: open %s: %w", path, err)
+	}
+	return newDB(e, path, gen, pdb, st), nil
+}
+
+// Delete implements engines.Engine. Compaction leftovers live inside the
+// database directory and go with it.
+func (e *engine) Delete(path string) error {
+	trash := path + trashSuffix
+	if err := e.fs.RemoveAll(trash); err != nil {
+		return fmt.Errorf("pebble: delete %s: %w", path, err)
+	}
+	if _, err := e.fs.Stat(path); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("pebble: delete %s: %w", path, engines.ErrNotFound)
+		}
+		return fmt.Errorf("pebble: delete %s: %w", path, err)
+	}
+	if err := e.fs.Rename(path, trash); err != nil {
+		return fmt.Errorf("pebble: delete %s: %w", path, err)
+	}
+	if err := syncDir(e.fs, e.fs.PathDir(path)); err != nil {
+		return fmt.Errorf("pebble: delete %s: %w", path, err)
+	}
+	if err := e.fs.RemoveAll(trash); err != nil {
+		return fmt.Errorf("pebble: delete %s: %w", path, err)
+	}
+	return nil
+}
+
+func (e *engine) removeAll(paths ...string) error {
+	for _, p := range paths {
+		if err := e.fs.RemoveAll(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *engine) removeStaleGens(path string, live uint64) error {
+	names, err := e.fs.List(path)
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		n, ok := parseGenDir(name)
+		if (ok && n != live) || name == genTmpFile {
+			if err := e.fs.RemoveAll(e.fs.PathJoin(path, name)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// openPebble opens (or, with create, creates) the Pebble database in dir.
+func (e *engine) openPebble(dir string, create bool) (*pebble.DB, error) {
+	opts := &pebble.Options{
+		FS:                 e.fs,
+		Cache:              e.opts.Cache,
+		Logger:             quietLogger{},
+		EventListener:      &pebble.EventListener{BackgroundError: func(error) {}, DataCorruption: func(pebble.DataCorruptionInfo) {}},
+		MemTableSize:       e.opts.MemTableSize,
+		MaxOpenFiles:       256,
+		FormatMajorVersion: pebble.FormatNewest,
+		ErrorIfExists:      create,
+		ErrorIfNotExists:   !create,
+	}
+	// Document lookups by ID miss on every new document: bloom filters keep
+	// those misses off the data blocks.
+	for i := range opts.Levels {
+		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+
+	if opts.Cache == nil {
+		c := pebble.NewCache(e.opts.CacheSize)
+		defer c.Unref() // the database holds its own reference
+		opts.Cache = c
+	}
+	if create {
+		if err := e.fs.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	return pebble.Open(dir, opts)
+}
+
+func loadState(pdb pebble.Reader) (*state, error) {
+	v, closer, err := pdb.Get(stateKey)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, fmt.Errorf("no state record: %w", engines.ErrCorrupt)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading state record: %w", wrapReadErr(err))
+	}
+	defer closer.Close()
+	return decodeState(v)
+}
+
+func genDir(fs vfs.FS, path string, gen uint64) string {
+	return fs.PathJoin(path, genPrefix+strconv.FormatUint(gen, 10))
+}
+
+func parseGenDir(name string) (uint64, bool) {
+	s, ok := strings.CutPrefix(name, genPrefix)
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	return n, err == nil
+}
+
+func readGen(fs vfs.FS, path string) (uint64, error) {
+	f, err := fs.Open(fs.PathJoin(path, genFile))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	buf := make([]byte, 32)
+	n, _ := f.ReadAt(buf, 0)
+	gen, err := strconv.ParseUint(strings.TrimSpace(string(buf[:n])), 10, 64)
+	if err != nil || gen == 0 {
+		return 0, fmt.Errorf("%s: bad generation %q: %w", genFile, buf[:n], engines.ErrCorrupt)
+	}
+	return gen, nil
+}
+
+// writeGen durably replaces GENERATION: the rename is the commit point of
+// Create and of a compaction's switch.
+func writeGen(fs vfs.FS, path string, gen uint64) error {
+	tmp := fs.PathJoin(path, genTmpFile)
+	f, err := fs.Create(tmp, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write([]byte(strconv.FormatUint(gen, 10) + "\n"))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if err := fs.Rename(tmp, fs.PathJoin(path, genFile)); err != nil {
+		return err
+	}
+	return syncDir(fs, path)
+}
+
+func syncDir(fs vfs.FS, dir string) error {
+	f, err := fs.OpenDir(dir)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// wrapReadErr marks Pebble's corruption errors with engines.ErrCorrupt.
+func wrapReadErr(err error) error {
+	if errors.Is(err, pebble.ErrCorruption) {
+		return fmt.Errorf("%w: %w", engines.ErrCorrupt, err)
+	}
+	return err
+}
