@@ -1,0 +1,307 @@
+package dbcore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+
+	"github.com/couchfs/couchfs/dbcore/revtree"
+	"github.com/couchfs/couchfs/engines"
+)
+
+// DB is a handle on an open database. Handles are cheap; many may be open on
+// one database, each used by any number of goroutines. Close releases it.
+type DB struct {
+	st     *dbState
+	closed atomic.Bool
+}
+
+// Close releases the handle; the server may then close the database when it
+// needs room. Closing twice is harmless.
+func (db *DB) Close() {
+	if db.closed.CompareAndSwap(false, true) {
+		db.st.srv.release(db.st)
+	}
+}
+
+// Name returns the database name.
+func (db *DB) Name() string { return db.st.name }
+
+// UpdateSeq returns the current update sequence (0 if the database is gone).
+func (db *DB) UpdateSeq() uint64 {
+	edb, err := db.st.enter()
+	if err != nil {
+		return 0
+	}
+	defer db.st.leave()
+	return edb.UpdateSeq()
+}
+
+// Info returns the database's counts, sequences and sizes.
+func (db *DB) Info() (Info, error) {
+	edb, err := db.st.enter()
+	if err != nil {
+		return Info{}, err
+	}
+	defer db.st.leave()
+	si := edb.SizeInfo()
+	return Info{
+		DBName:         db.st.name,
+		Engine:         db.st.engine.Name(),
+		DocCount:       edb.DocCount(),
+		DocDelCount:    edb.DelDocCount(),
+		UpdateSeq:      edb.UpdateSeq(),
+		PurgeSeq:       edb.PurgeSeq(),
+		CompactRunning: db.st.compacting.Load(),
+		Sizes:          Sizes{File: si.File, External: si.External, Active: si.Active},
+		RevsLimit:      edb.RevsLimit(),
+		UUID:           edb.UUID(),
+	}, nil
+}
+
+// Get returns the winning revision of a document, with its conflicts. It
+// fails with ErrNotFound if the document does not exist or its winner is
+// deleted. "_local/…" ids read local documents.
+func (db *DB) Get(id string) (*Doc, error) {
+	edb, err := db.st.enter()
+	if err != nil {
+		return nil, err
+	}
+	defer db.st.leave()
+	if isLocal(id) {
+		lds, err := edb.OpenLocalDocs([]string{id})
+		if err != nil {
+			return nil, storageErr(db.st.name, "read", err)
+		}
+		if lds[0] == nil || lds[0].Deleted {
+			return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+		}
+		return &Doc{ID: id, Rev: localRev(lds[0].Rev), Body: lds[0].Body}, nil
+	}
+	infos, err := edb.OpenDocs([]string{id})
+	if err != nil {
+		return nil, storageErr(db.st.name, "read", err)
+	}
+	di := infos[0]
+	if di == nil || di.Deleted {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	return db.winnerDoc(edb, di)
+}
+
+// winnerDoc reads the winning revision's body of a doc info.
+func (db *DB) winnerDoc(edb engines.DB, di *engines.DocInfo) (*Doc, error) {
+	w, ok := revtree.Winner(di.RevTree)
+	if !ok || w.Value == nil {
+		return nil, fmt.Errorf("%w: %s: winning revision has no body", engines.ErrCorrupt, di.ID)
+	}
+	body, err := edb.ReadDocBody(w.Value.Ptr)
+	if err != nil {
+		return nil, storageErr(db.st.name, "read "+di.ID, err)
+	}
+	d := &Doc{ID: di.ID, Rev: revtree.FormatRev(w.Rev), Deleted: w.Value.Deleted, Body: body}
+	for _, c := range revtree.Conflicts(di.RevTree) {
+		d.Conflicts = append(d.Conflicts, revtree.FormatRev(c))
+	}
+	return d, nil
+}
+
+// GetRev returns one revision of a document, deleted or not, as long as its
+// body is still stored (leaves always are; older revisions until
+// compaction).
+func (db *DB) GetRev(id, rev string) (*Doc, error) {
+	if isLocal(id) {
+		d, err := db.Get(id)
+		if err != nil {
+			return nil, err
+		}
+		if d.Rev != rev {
+			return nil, fmt.Errorf("%w: %s revision %s", ErrNotFound, id, rev)
+		}
+		return d, nil
+	}
+	r, err := revtree.ParseRev(rev)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidDoc, err)
+	}
+	edb, err := db.st.enter()
+	if err != nil {
+		return nil, err
+	}
+	defer db.st.leave()
+	infos, err := edb.OpenDocs([]string{id})
+	if err != nil {
+		return nil, storageErr(db.st.name, "read", err)
+	}
+	if infos[0] == nil {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	node, _, ok := revtree.Find(infos[0].RevTree, r)
+	if !ok || node.Value == nil {
+		return nil, fmt.Errorf("%w: %s revision %s", ErrNotFound, id, rev)
+	}
+	body, err := edb.ReadDocBody(node.Value.Ptr)
+	if err != nil {
+		return nil, storageErr(db.st.name, "read "+id, err)
+	}
+	return &Doc{ID: id, Rev: rev, Deleted: node.Value.Deleted, Body: body}, nil
+}
+
+// DocInfo returns a document's stored doc info, deleted or not; the caller
+// must not modify it.
+func (db *DB) DocInfo(id string) (*engines.DocInfo, error) {
+	edb, err := db.st.enter()
+	if err != nil {
+		return nil, err
+	}
+	defer db.st.leave()
+	infos, err := edb.OpenDocs([]string{id})
+	if err != nil {
+		return nil, storageErr(db.st.name, "read", err)
+	}
+	if infos[0] == nil {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	return infos[0], nil
+}
+
+// Changes calls fn for each document changed after since, in update
+// sequence order, at most limit times (limit <= 0: no limit). An error from
+// fn stops the feed and is returned.
+func (db *DB) Changes(since uint64, limit int, fn func(Change) error) error {
+	edb, err := db.st.enter()
+	if err != nil {
+		return err
+	}
+	defer db.st.leave()
+	n := 0
+	var fnErr error
+	err = edb.FoldChanges(since, func(di *engines.DocInfo) error {
+		if err := fn(changeOf(di)); err != nil {
+			fnErr = err
+			return engines.ErrStopFold
+		}
+		n++
+		if limit > 0 && n >= limit {
+			return engines.ErrStopFold
+		}
+		return nil
+	})
+	if fnErr != nil {
+		return fnErr
+	}
+	if err != nil {
+		return storageErr(db.st.name, "changes", err)
+	}
+	return nil
+}
+
+func changeOf(di *engines.DocInfo) Change {
+	c := Change{Seq: di.UpdateSeq, ID: di.ID, Deleted: di.Deleted}
+	if w, ok := revtree.Winner(di.RevTree); ok {
+		c.Rev = revtree.FormatRev(w.Rev)
+	}
+	return c
+}
+
+// LastChange returns the changes row of one document (deleted or not).
+func (db *DB) LastChange(id string) (Change, error) {
+	di, err := db.DocInfo(id)
+	if err != nil {
+		return Change{}, err
+	}
+	return changeOf(di), nil
+}
+
+// WaitForChange returns the update sequence once it is greater than since,
+// waiting for a commit if needed, or fails with ctx's error.
+func (db *DB) WaitForChange(ctx context.Context, since uint64) (uint64, error) {
+	for {
+		ch := db.st.changedCh()
+		edb, err := db.st.enter()
+		if err != nil {
+			return 0, err
+		}
+		seq := edb.UpdateSeq()
+		db.st.leave()
+		if seq > since {
+			return seq, nil
+		}
+		select {
+		case <-ch:
+		case <-db.st.done:
+			return 0, fmt.Errorf("database %s: %w", db.st.name, ErrDBNotFound)
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+}
+
+// AllDocs calls fn for every document whose winner is not deleted, in id
+// order within opts (design documents included, local documents not). An
+// error from fn stops the fold and is returned.
+func (db *DB) AllDocs(opts engines.FoldOptions, fn func(DocRow) error) error {
+	edb, err := db.st.enter()
+	if err != nil {
+		return err
+	}
+	defer db.st.leave()
+	var fnErr error
+	err = edb.FoldDocs(opts, func(di *engines.DocInfo) error {
+		if di.Deleted {
+			return nil
+		}
+		w, _ := revtree.Winner(di.RevTree)
+		row := DocRow{ID: di.ID, Rev: revtree.FormatRev(w.Rev), Seq: di.UpdateSeq}
+		if w.Value != nil {
+			row.Size = int(w.Value.Size)
+		}
+		if err := fn(row); err != nil {
+			fnErr = err
+			return engines.ErrStopFold
+		}
+		return nil
+	})
+	if fnErr != nil {
+		return fnErr
+	}
+	if err != nil {
+		return storageErr(db.st.name, "list", err)
+	}
+	return nil
+}
+
+// LocalDocs calls fn for every local document in id order within opts.
+func (db *DB) LocalDocs(opts engines.FoldOptions, fn func(DocRow) error) error {
+	edb, err := db.st.enter()
+	if err != nil {
+		return err
+	}
+	defer db.st.leave()
+	var fnErr error
+	err = edb.FoldLocalDocs(opts, func(ld *engines.LocalDoc) error {
+		if ld.Deleted {
+			return nil
+		}
+		d := Doc{ID: ld.ID, Rev: localRev(ld.Rev), Body: ld.Body}
+		if err := fn(DocRow{ID: ld.ID, Rev: d.Rev, Size: d.Size()}); err != nil {
+			fnErr = err
+			return engines.ErrStopFold
+		}
+		return nil
+	})
+	if fnErr != nil {
+		return fnErr
+	}
+	if err != nil {
+		return storageErr(db.st.name, "list", err)
+	}
+	return nil
+}
+
+func localRev(n uint64) string { return "0-" + strconv.FormatUint(n, 10) }
+
+// isNotFound reports whether err means a missing document.
+func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }

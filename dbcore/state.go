@@ -1,0 +1,228 @@
+package dbcore
+
+import (
+	"container/list"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/couchfs/couchfs/engines"
+)
+
+// dbState is one open database: its engine handle, its updater goroutine
+// and what readers wait on. Handles (*DB) share it.
+type dbState struct {
+	srv    *Server
+	name   string
+	engine engines.Engine
+	path   string
+
+	elem *list.Element // in srv.lru; guarded by srv.mu
+	refs int           // open handles; guarded by srv.mu
+
+	// The engine handle is reached through enter/leave so that shutdown
+	// can wait for in-flight reads before closing it, while reads that
+	// start after shutdown began fail at once instead of blocking.
+	gmu     sync.Mutex
+	gcond   *sync.Cond
+	edb     engines.DB // nil once detached
+	gone    error      // why edb is nil
+	readers int
+
+	// Requests to the updater. sendMu orders sends against close(reqs).
+	sendMu   sync.Mutex
+	stopping bool
+	reqs     chan request
+	done     chan struct{} // closed when the updater has exited
+
+	// The running compaction, owned by the updater; compacting and
+	// compactCh are what other goroutines see of it.
+	compaction engines.Compaction
+	compacting atomic.Bool
+	cmu        sync.Mutex
+	compactCh  chan struct{} // closed when the running compaction ends
+
+	// changed is closed (and replaced) after every commit: WaitForChange.
+	chmu    sync.Mutex
+	changed chan struct{}
+}
+
+// maxGroup bounds how many queued requests one updater pass takes, so a
+// flood of writers cannot make one commit arbitrarily large.
+const maxGroup = 1024
+
+func newDBState(s *Server, name string, e engines.Engine, path string, edb engines.DB) *dbState {
+	st := &dbState{
+		srv:     s,
+		name:    name,
+		engine:  e,
+		path:    path,
+		edb:     edb,
+		reqs:    make(chan request, maxGroup),
+		done:    make(chan struct{}),
+		changed: make(chan struct{}),
+	}
+	st.gcond = sync.NewCond(&st.gmu)
+	go st.run()
+	return st
+}
+
+// enter returns the engine handle for one read; the caller must call leave.
+func (st *dbState) enter() (engines.DB, error) {
+	st.gmu.Lock()
+	defer st.gmu.Unlock()
+	if st.edb == nil {
+		return nil, st.gone
+	}
+	st.readers++
+	return st.edb, nil
+}
+
+func (st *dbState) leave() {
+	st.gmu.Lock()
+	st.readers--
+	if st.readers == 0 {
+		st.gcond.Broadcast()
+	}
+	st.gmu.Unlock()
+}
+
+// detach takes the engine handle away from readers, waiting for the reads
+// in flight, and returns it. Later reads fail with gone.
+func (st *dbState) detach(gone error) engines.DB {
+	st.gmu.Lock()
+	defer st.gmu.Unlock()
+	edb := st.edb
+	st.edb, st.gone = nil, gone
+	for st.readers > 0 {
+		st.gcond.Wait()
+	}
+	return edb
+}
+
+func (st *dbState) attach(edb engines.DB) {
+	st.gmu.Lock()
+	st.edb, st.gone = edb, nil
+	st.gmu.Unlock()
+}
+
+// send queues a request for the updater.
+func (st *dbState) send(r request) error {
+	st.sendMu.Lock()
+	defer st.sendMu.Unlock()
+	if st.stopping {
+		return fmt.Errorf("database %s: %w", st.name, ErrDBNotFound)
+	}
+	st.reqs <- r
+	return nil
+}
+
+// shutdown stops the updater after it has served every queued request,
+// cancels a running compaction and closes the engine. Idempotent.
+func (st *dbState) shutdown() error {
+	st.sendMu.Lock()
+	if !st.stopping {
+		st.stopping = true
+		close(st.reqs)
+	}
+	st.sendMu.Unlock()
+	<-st.done
+	edb := st.detach(fmt.Errorf("database %s: %w", st.name, ErrDBNotFound))
+	if edb == nil {
+		return nil
+	}
+	return edb.Close()
+}
+
+// idle reports whether the LRU may close the database. srv.mu is held.
+func (st *dbState) idle() bool {
+	return st.refs == 0 && !st.compacting.Load() && len(st.reqs) == 0
+}
+
+// checkEmpty fails with ErrNotEmpty if the database holds live documents or
+// local documents.
+func (st *dbState) checkEmpty() error {
+	edb, err := st.enter()
+	if err != nil {
+		return err
+	}
+	defer st.leave()
+	if n := edb.DocCount(); n > 0 {
+		return fmt.Errorf("%w: %s holds %d documents", ErrNotEmpty, st.name, n)
+	}
+	hasLocal := false
+	err = edb.FoldLocalDocs(engines.FoldOptions{}, func(*engines.LocalDoc) error {
+		hasLocal = true
+		return engines.ErrStopFold
+	})
+	if err != nil {
+		return fmt.Errorf("database %s: %w", st.name, err)
+	}
+	if hasLocal {
+		return fmt.Errorf("%w: %s holds local documents", ErrNotEmpty, st.name)
+	}
+	return nil
+}
+
+// committed wakes WaitForChange callers and subscribers after a commit.
+func (st *dbState) committed() {
+	st.chmu.Lock()
+	close(st.changed)
+	st.changed = make(chan struct{})
+	st.chmu.Unlock()
+	st.srv.notify(st.name)
+}
+
+func (st *dbState) changedCh() <-chan struct{} {
+	st.chmu.Lock()
+	defer st.chmu.Unlock()
+	return st.changed
+}
+
+// recover replaces the engine handle after a failed commit: the engine may
+// hold writes that are visible but not durable, so the handle is closed
+// and the database reopened from what is on disk. Updater only.
+func (st *dbState) recover(cause error) {
+	st.srv.log.Error("storage failure; reopening database", "db", st.name, "err", cause)
+	st.cancelCompaction()
+	edb := st.detach(fmt.Errorf("database %s is being reopened after a storage failure: %w", st.name, cause))
+	if edb != nil {
+		if err := edb.Close(); err != nil {
+			st.srv.log.Warn("closing failed database", "db", st.name, "err", err)
+		}
+	}
+	nedb, err := st.engine.Open(st.path)
+	if err != nil {
+		gone := fmt.Errorf("database %s is unavailable after a storage failure (%v): %w", st.name, cause, err)
+		st.srv.log.Error("reopen failed", "db", st.name, "err", err)
+		st.gmu.Lock()
+		st.gone = gone
+		st.gmu.Unlock()
+		return
+	}
+	st.attach(nedb)
+}
+
+// writer returns the engine handle for the updater, or why there is none.
+// Updater only: only the updater attaches and detaches while it runs.
+func (st *dbState) writer() (engines.DB, error) {
+	st.gmu.Lock()
+	defer st.gmu.Unlock()
+	if st.edb == nil {
+		return nil, st.gone
+	}
+	if st.srv.opts.ReadOnly {
+		return nil, fmt.Errorf("database %s: %w", st.name, ErrReadOnly)
+	}
+	return st.edb, nil
+}
+
+// storageErr wraps an engine error, mapping the engine's read-only state to
+// dbcore's.
+func storageErr(db, op string, err error) error {
+	if errors.Is(err, engines.ErrReadOnly) {
+		return fmt.Errorf("%s %s: %w: %w", op, db, ErrReadOnly, err)
+	}
+	return fmt.Errorf("%s %s: %w", op, db, err)
+}

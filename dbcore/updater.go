@@ -1,0 +1,481 @@
+package dbcore
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/couchfs/couchfs/dbcore/jsondoc"
+	"github.com/couchfs/couchfs/dbcore/revtree"
+	"github.com/couchfs/couchfs/engines"
+)
+
+// request is something the updater does. Every request carries a reply
+// channel with room for one answer, so the updater never blocks on a writer.
+type request interface{ fail(error) }
+
+// updateReq is an update_docs call: documents already validated and parsed
+// by the caller.
+type updateReq struct {
+	docs         []*prepared
+	replicated   bool
+	allOrNothing bool
+	reply        chan updateReply
+}
+
+type updateReply struct {
+	results []UpdateResult
+	infos   []*engines.DocInfo // each document's doc info after the commit; nil for local docs and failures
+	err     error
+}
+
+func (r *updateReq) fail(err error) { r.reply <- updateReply{err: err} }
+
+// funcReq runs fn in the updater: setters, purge, compaction start.
+type funcReq struct {
+	fn    func(edb engines.DB) error
+	reply chan error
+}
+
+func (r *funcReq) fail(err error) { r.reply <- err }
+
+// errAllOrNothing is the result of the documents of a failed all-or-nothing
+// update that were fine themselves.
+var errAllOrNothing = fmt.Errorf("%w: another document of the same all-or-nothing update failed", ErrConflict)
+
+// prepared is one document of an update, checked and parsed on the
+// caller's goroutine so that the updater only merges.
+type prepared struct {
+	id      string
+	local   bool
+	deleted bool
+	body    []byte // compact JSON object
+	err     error  // refused before reaching the updater
+
+	// Interactive edits: the parent revision, and the new revision's id
+	// and rendered size as they are when the parent is the one given.
+	base    engines.Rev
+	hasBase bool
+	newID   string
+	size    uint64
+
+	// Replicated edits: the revision and its ancestors, newest first.
+	rev  engines.Rev
+	revs []string
+
+	// Local documents: the integer N of the given "0-N".
+	localRev uint64
+}
+
+// run is the updater goroutine: it owns every write to the database.
+func (st *dbState) run() {
+	defer close(st.done)
+	defer st.cancelCompaction()
+	for {
+		var compactDone <-chan struct{}
+		if st.compaction != nil {
+			compactDone = st.compaction.Done()
+		}
+		select {
+		case r, ok := <-st.reqs:
+			if !ok {
+				return
+			}
+			group := []request{r}
+			open := true
+		drain:
+			for len(group) < maxGroup {
+				select {
+				case r, ok := <-st.reqs:
+					if !ok {
+						open = false
+						break drain
+					}
+					group = append(group, r)
+				default:
+					break drain
+				}
+			}
+			st.serve(group)
+			if !open {
+				return
+			}
+		case <-compactDone:
+			st.finishCompaction()
+		}
+	}
+}
+
+// serve handles queued requests in order; consecutive updates share one
+// commit.
+func (st *dbState) serve(group []request) {
+	for i := 0; i < len(group); {
+		if _, ok := group[i].(*updateReq); !ok {
+			st.serveFunc(group[i].(*funcReq))
+			i++
+			continue
+		}
+		j := i
+		var ups []*updateReq
+		for ; j < len(group); j++ {
+			u, ok := group[j].(*updateReq)
+			if !ok {
+				break
+			}
+			ups = append(ups, u)
+		}
+		st.serveUpdates(ups)
+		i = j
+	}
+}
+
+func (st *dbState) serveFunc(r *funcReq) {
+	edb, err := st.writer()
+	if err != nil {
+		r.reply <- err
+		return
+	}
+	err = r.fn(edb)
+	r.reply <- err
+}
+
+// docWork is one document while a group is merged.
+type docWork struct {
+	old     *engines.DocInfo
+	tree    engines.RevTree
+	pending []pendingBody
+	changed bool
+}
+
+// pendingBody is a revision added in this group whose body is not written
+// yet: its value is completed (Ptr, Seq) just before WriteDocInfos.
+type pendingBody struct {
+	rev   engines.Rev
+	value *engines.RevValue
+	body  []byte
+}
+
+type localWork struct {
+	cur     *engines.LocalDoc
+	changed bool
+}
+
+// serveUpdates merges a group of update requests and commits them once.
+func (st *dbState) serveUpdates(ups []*updateReq) {
+	edb, err := st.writer()
+	if err != nil {
+		for _, u := range ups {
+			u.fail(err)
+		}
+		return
+	}
+	g := &group{st: st, edb: edb, revsLimit: edb.RevsLimit(), docs: map[string]*docWork{}, locals: map[string]*localWork{}}
+	if err := g.load(ups); err != nil {
+		for _, u := range ups {
+			u.fail(err)
+		}
+		return
+	}
+	replies := make([]updateReply, len(ups))
+	for i, u := range ups {
+		replies[i] = g.apply(u)
+	}
+	written, err := g.write()
+	if err == nil && written {
+		err = edb.Commit()
+		if err != nil {
+			err = storageErr(st.name, "commit", err)
+			st.recover(err)
+		}
+	}
+	if err != nil {
+		for _, u := range ups {
+			u.fail(err)
+		}
+		return
+	}
+	if written {
+		st.committed()
+	}
+	for i, u := range ups {
+		for j, p := range u.docs {
+			if replies[i].results[j].Err == nil && !p.local {
+				replies[i].infos[j] = g.final[p.id]
+			}
+		}
+		u.reply <- replies[i]
+	}
+}
+
+// group is the state of one updater pass.
+type group struct {
+	st        *dbState
+	edb       engines.DB
+	revsLimit uint64
+	docs      map[string]*docWork
+	locals    map[string]*localWork
+	final     map[string]*engines.DocInfo
+}
+
+// load reads the current doc info of every document the group touches.
+func (g *group) load(ups []*updateReq) error {
+	var ids, lids []string
+	for _, u := range ups {
+		for _, p := range u.docs {
+			if p.err != nil {
+				continue
+			}
+			if p.local {
+				if _, ok := g.locals[p.id]; !ok {
+					g.locals[p.id] = &localWork{}
+					lids = append(lids, p.id)
+				}
+			} else if _, ok := g.docs[p.id]; !ok {
+				g.docs[p.id] = &docWork{}
+				ids = append(ids, p.id)
+			}
+		}
+	}
+	if len(ids) > 0 {
+		infos, err := g.edb.OpenDocs(ids)
+		if err != nil {
+			return storageErr(g.st.name, "read", err)
+		}
+		for i, id := range ids {
+			w := g.docs[id]
+			w.old = infos[i]
+			if infos[i] != nil {
+				w.tree = infos[i].RevTree
+			}
+		}
+	}
+	if len(lids) > 0 {
+		lds, err := g.edb.OpenLocalDocs(lids)
+		if err != nil {
+			return storageErr(g.st.name, "read", err)
+		}
+		for i, id := range lids {
+			if lds[i] != nil && !lds[i].Deleted {
+				g.locals[id].cur = lds[i]
+			}
+		}
+	}
+	return nil
+}
+
+// apply merges one request's documents into the group's working state. An
+// all-or-nothing request that fails anywhere leaves no trace.
+func (g *group) apply(u *updateReq) updateReply {
+	rep := updateReply{results: make([]UpdateResult, len(u.docs)), infos: make([]*engines.DocInfo, len(u.docs))}
+	var saved map[string]docWork
+	var savedLocal map[string]localWork
+	if u.allOrNothing {
+		saved, savedLocal = map[string]docWork{}, map[string]localWork{}
+		for _, p := range u.docs {
+			if w := g.docs[p.id]; w != nil && !p.local {
+				c := *w
+				c.pending = slices.Clone(w.pending)
+				saved[p.id] = c
+			}
+			if w := g.locals[p.id]; w != nil && p.local {
+				savedLocal[p.id] = *w
+			}
+		}
+	}
+	failed := false
+	for i, p := range u.docs {
+		res := &rep.results[i]
+		res.ID = p.id
+		switch {
+		case p.err != nil:
+			res.Err = p.err
+		case p.local:
+			res.Rev, res.Err = g.applyLocal(p)
+		case u.replicated:
+			res.Rev, res.Err = g.applyReplicated(p)
+		default:
+			res.Rev, res.Err = g.applyInteractive(p)
+		}
+		if res.Err != nil {
+			failed = true
+		}
+	}
+	if u.allOrNothing && failed {
+		for id, w := range saved {
+			*g.docs[id] = w
+		}
+		for id, w := range savedLocal {
+			*g.locals[id] = w
+		}
+		for i := range rep.results {
+			if rep.results[i].Err == nil {
+				rep.results[i].Rev = ""
+				rep.results[i].Err = fmt.Errorf("%s not saved: %w", u.docs[i].id, errAllOrNothing)
+			}
+		}
+	}
+	return rep
+}
+
+// applyInteractive is an edit made by a user: it must extend a current
+// leaf, following couch_db_updater's rules (reference §3.3).
+func (g *group) applyInteractive(p *prepared) (string, error) {
+	w := g.docs[p.id]
+	rev := engines.Rev{Pos: p.base.Pos + 1, ID: p.newID}
+	size := p.size
+	var path engines.RevBranch
+	winner, exists := revtree.Winner(w.tree)
+	switch {
+	case !exists:
+		if p.hasBase {
+			return "", fmt.Errorf("%w: %s does not exist, so it cannot be updated from revision %s", ErrConflict, p.id, revtree.FormatRev(p.base))
+		}
+		if p.deleted {
+			return "", fmt.Errorf("%w: %s", ErrNotFound, p.id)
+		}
+		path = revtree.PathFromRevs(1, []string{rev.ID}, nil)
+	case winner.Deleted():
+		if p.hasBase {
+			return "", fmt.Errorf("%w: %s was deleted; save it without a _rev to recreate it", ErrConflict, p.id)
+		}
+		if p.deleted {
+			return "", fmt.Errorf("%w: %s is already deleted", ErrConflict, p.id)
+		}
+		// Recreating a deleted document extends the winning tombstone, so
+		// its history stays one branch (couch_db_updater's re-parenting).
+		parent := winner.Rev
+		rev = engines.Rev{Pos: parent.Pos + 1, ID: revtree.NewRevID(false, parent, p.body)}
+		size = uint64(jsondoc.RenderedSize(p.id, revtree.FormatRev(rev), false, p.body))
+		path = revtree.PathFromRevs(rev.Pos, []string{rev.ID, parent.ID}, nil)
+	default:
+		if !p.hasBase {
+			return "", fmt.Errorf("%w: %s exists; give its current _rev (%s) to update it", ErrConflict, p.id, revtree.FormatRev(winner.Rev))
+		}
+		if !revtree.IsLeaf(w.tree, p.base) {
+			return "", fmt.Errorf("%w: %s: revision %s is not current (current: %s)", ErrConflict, p.id, revtree.FormatRev(p.base), revtree.FormatRev(winner.Rev))
+		}
+		path = revtree.PathFromRevs(rev.Pos, []string{rev.ID, p.base.ID}, nil)
+	}
+	v := &engines.RevValue{Deleted: p.deleted, Size: size}
+	setLeafValue(path, v)
+	tree, res := revtree.Merge(w.tree, path)
+	if res != revtree.NewLeaf {
+		return "", fmt.Errorf("%w: %s: revision %s already exists", ErrConflict, p.id, revtree.FormatRev(rev))
+	}
+	w.tree = revtree.Stem(tree, g.revsLimit)
+	w.pending = append(w.pending, pendingBody{rev: rev, value: v, body: p.body})
+	w.changed = true
+	return revtree.FormatRev(rev), nil
+}
+
+// setLeafValue puts v on the last node of a linear path built by
+// PathFromRevs with a nil leaf value.
+func setLeafValue(b engines.RevBranch, v *engines.RevValue) {
+	n := b.Root
+	for len(n.Children) > 0 {
+		n = n.Children[0]
+	}
+	n.Value = v
+}
+
+// applyReplicated merges a revision with its history as given
+// (new_edits=false): no conflict check, and a revision already present is a
+// silent no-op that takes no new sequence.
+func (g *group) applyReplicated(p *prepared) (string, error) {
+	w := g.docs[p.id]
+	v := &engines.RevValue{Deleted: p.deleted, Size: p.size}
+	path := revtree.PathFromRevs(p.rev.Pos, p.revs, v)
+	tree, _ := revtree.Merge(w.tree, path)
+	if revtree.Equal(tree, w.tree) {
+		return revtree.FormatRev(p.rev), nil
+	}
+	w.tree = revtree.Stem(tree, g.revsLimit)
+	w.pending = append(w.pending, pendingBody{rev: p.rev, value: v, body: p.body})
+	w.changed = true
+	return revtree.FormatRev(p.rev), nil
+}
+
+// applyLocal writes or deletes a local document: rev "0-N", no conflict
+// check (CouchDB dropped it for local docs), no sequence.
+func (g *group) applyLocal(p *prepared) (string, error) {
+	w := g.locals[p.id]
+	if p.deleted {
+		if w.cur == nil {
+			return "", fmt.Errorf("%w: %s", ErrNotFound, p.id)
+		}
+		w.cur, w.changed = nil, true
+		return "0-0", nil
+	}
+	w.cur = &engines.LocalDoc{ID: p.id, Rev: p.localRev + 1, Body: p.body}
+	w.changed = true
+	return "0-" + strconv.FormatUint(w.cur.Rev, 10), nil
+}
+
+// write assigns update sequences in document-id order, stores the new
+// bodies and the doc infos. It reports whether there was anything to write.
+func (g *group) write() (bool, error) {
+	var ids []string
+	for id, w := range g.docs {
+		if w.changed {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	g.final = make(map[string]*engines.DocInfo, len(ids))
+	seq := g.edb.UpdateSeq()
+	pairs := make([]engines.DocInfoPair, 0, len(ids))
+	for _, id := range ids {
+		w := g.docs[id]
+		seq++
+		for _, pb := range w.pending {
+			node, _, ok := revtree.Find(w.tree, pb.rev)
+			if !ok || node.Value != pb.value {
+				continue // stemmed away, or an existing value was kept
+			}
+			ptr, _, err := g.edb.WriteDocBody(pb.body)
+			if err != nil {
+				return false, storageErr(g.st.name, "write", err)
+			}
+			pb.value.Ptr, pb.value.Seq = ptr, seq
+		}
+		winner, _ := revtree.Winner(w.tree)
+		active, external := revtree.Sizes(w.tree)
+		di := &engines.DocInfo{
+			ID:           id,
+			UpdateSeq:    seq,
+			Deleted:      winner.Deleted(),
+			RevTree:      w.tree,
+			ActiveSize:   active,
+			ExternalSize: external,
+		}
+		g.final[id] = di
+		pairs = append(pairs, engines.DocInfoPair{Old: w.old, New: di})
+	}
+	var locals []engines.LocalDoc
+	for id, w := range g.locals {
+		if !w.changed {
+			continue
+		}
+		if w.cur == nil {
+			locals = append(locals, engines.LocalDoc{ID: id, Deleted: true})
+		} else {
+			locals = append(locals, *w.cur)
+		}
+	}
+	if len(pairs) == 0 && len(locals) == 0 {
+		return false, nil
+	}
+	slices.SortFunc(locals, func(a, b engines.LocalDoc) int {
+		switch {
+		case a.ID < b.ID:
+			return -1
+		case a.ID > b.ID:
+			return 1
+		}
+		return 0
+	})
+	if err := g.edb.WriteDocInfos(pairs, locals, nil); err != nil {
+		return false, storageErr(g.st.name, "write", err)
+	}
+	return true, nil
+}
