@@ -1,0 +1,120 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/couchfs/couchfs/dbcore"
+)
+
+// changesDir is <db>/_changes/: one read-only entry per document, its
+// latest change row, named <seq>-<id>.json so that ls lists them in
+// update-seq order.
+type changesDir struct {
+	node
+	db string
+}
+
+var (
+	_ = (gofs.NodeGetattrer)((*changesDir)(nil))
+	_ = (gofs.NodeLookuper)((*changesDir)(nil))
+	_ = (gofs.NodeOpendirHandler)((*changesDir)(nil))
+	_ = (gofs.NodeCreater)((*changesDir)(nil))
+	_ = (gofs.NodeUnlinker)((*changesDir)(nil))
+	_ = (gofs.NodeRenamer)((*changesDir)(nil))
+)
+
+// Getattr reports a read-only directory.
+func (c *changesDir) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	c.m.fillAttr(&out.Attr, modeRODir, 0, c.m.start)
+	return 0
+}
+
+// Lookup finds the entry of a document whose latest change is at the seq
+// the name gives; an entry superseded by a newer change no longer exists.
+func (c *changesDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	seq, id, ok := ParseChangeName(name)
+	if !ok {
+		return nil, syscall.ENOENT
+	}
+	db, err := c.m.openDB(c.db)
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	ch, err := db.LastChange(id)
+	db.Close()
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	if ch.Seq != seq {
+		return nil, syscall.ENOENT
+	}
+	return roInode(ctx, c.m, &c.Inode, name, ch.JSON(), c.m.start, out), 0
+}
+
+// OpendirHandle lists the changes feed a page at a time.
+func (c *changesDir) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	return newDirHandle(c, func() pager {
+		return chainPagers(onePage(dotEntries()), c.pager())
+	}), 0, 0
+}
+
+func (c *changesDir) pager() pager {
+	var since uint64
+	done := false
+	return func(ctx context.Context) ([]dirEnt, syscall.Errno) {
+		if done {
+			return nil, 0
+		}
+		db, err := c.m.openDB(c.db)
+		if err != nil {
+			return nil, toErrno(err)
+		}
+		var rows []dbcore.Change
+		err = db.Changes(since, pageSize, func(ch dbcore.Change) error {
+			rows = append(rows, ch)
+			if len(rows) >= pageSize {
+				return errPageFull
+			}
+			return nil
+		})
+		db.Close()
+		if err != nil && !errors.Is(err, errPageFull) {
+			return nil, toErrno(err)
+		}
+		if len(rows) < pageSize {
+			done = true
+		}
+		ents := make([]dirEnt, 0, len(rows))
+		for _, ch := range rows {
+			since = ch.Seq
+			name := ChangeName(ch.Seq, ch.ID)
+			if len(name) > maxNameLen {
+				continue
+			}
+			data := ch.JSON()
+			ents = append(ents, dirEnt{name: name, mode: syscall.S_IFREG,
+				lookup: func(ctx context.Context, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+					return roInode(ctx, c.m, &c.Inode, name, data, c.m.start, out), 0
+				}})
+		}
+		return ents, 0
+	}
+}
+
+// Create: the feed is read-only.
+func (c *changesDir) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
+	return nil, nil, 0, syscall.EACCES
+}
+
+// Unlink: the feed is read-only.
+func (c *changesDir) Unlink(ctx context.Context, name string) syscall.Errno { return syscall.EACCES }
+
+// Rename: the feed is read-only.
+func (c *changesDir) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	return syscall.EACCES
+}
