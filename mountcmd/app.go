@@ -10,6 +10,8 @@ import (
 	"log/slog"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/couchfs/couchfs/bench"
 )
 
 // Exit codes.
@@ -35,6 +37,7 @@ func NewApp() *cli.App {
 		createDBCommand(),
 		listDBsCommand(),
 		versionCommand(),
+		bench.Command(engineTable, engineNames),
 	}
 	for _, c := range commands {
 		c.OnUsageError = usageError

@@ -1,0 +1,191 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/couchfs/couchfs/dbcore"
+)
+
+const (
+	keyRawPebble = "pebble-raw/bulk"
+	groupRaw     = "floor (raw Pebble)"
+)
+
+// Row keys of one engine's in-process steps.
+func keyInprocSave(eng string, writers int) string {
+	return fmt.Sprintf("%s/inproc/save-%d", eng, writers)
+}
+func keyInprocBulk(eng string) string { return eng + "/inproc/bulk" }
+
+// bulkBatches builds the documents of the bulk workloads once, before any
+// clock starts: total docs of ~size bytes in batches of batch.
+func bulkBatches(prefix string, total, batch, size int) [][]*dbcore.Doc {
+	var out [][]*dbcore.Doc
+	for start := 0; start < total; start += batch {
+		n := min(batch, total-start)
+		docs := make([]*dbcore.Doc, n)
+		for i := range docs {
+			docs[i] = &dbcore.Doc{ID: docID(prefix, 0, start+i), Body: bytes.TrimSpace(docJSON(size, 0, start+i))}
+		}
+		out = append(out, docs)
+	}
+	return out
+}
+
+// updateAll stores batches through UpdateDocs and fails on the first
+// per-document error: a bulk load that silently drops documents would
+// report a rate for work not done.
+func updateAll(ctx context.Context, db *dbcore.DB, batches [][]*dbcore.Doc) (measure, error) {
+	start := time.Now()
+	n := 0
+	for _, docs := range batches {
+		if err := ctx.Err(); err != nil {
+			return measure{}, err
+		}
+		res, err := db.UpdateDocs(docs, dbcore.UpdateOptions{})
+		if err != nil {
+			return measure{}, fmt.Errorf("%w: UpdateDocs: %v", ErrBench, err)
+		}
+		for _, r := range res {
+			if r.Err != nil {
+				return measure{}, fmt.Errorf("%w: UpdateDocs %s: %v", ErrBench, r.ID, r.Err)
+			}
+		}
+		n += len(docs)
+	}
+	return measure{Ops: n, Elapsed: time.Since(start)}, nil
+}
+
+// measureRawPebble writes the bulk workload's bytes (id → body) straight
+// into Pebble, one synced batch per 1,000 documents: the floor the
+// in-process bulk load is held to.
+func measureRawPebble(ctx context.Context, cfg *Config, rep *Report, dir string) {
+	name := fmt.Sprintf("synced batches of %d, %d docs", cfg.BulkBatch, cfg.BulkDocs)
+	db, err := pebble.Open(filepath.Join(dir, "raw.pebble"), &pebble.Options{Logger: quietLogger{pebble.DefaultLogger}})
+	if err != nil {
+		rep.Fail(keyRawPebble, groupRaw, name, UnitDocsPerSec, fmt.Errorf("%w: pebble: %v", ErrBench, err))
+		return
+	}
+	defer db.Close()
+	batches := bulkBatches("raw", cfg.BulkDocs, cfg.BulkBatch, cfg.DocSize)
+	var m measure
+	err = profileStep(cfg, "pebble-raw-bulk", func() error {
+		start := time.Now()
+		for _, docs := range batches {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			b := db.NewBatch()
+			for _, d := range docs {
+				if err := b.Set([]byte(d.ID), d.Body, nil); err != nil {
+					return err
+				}
+			}
+			if err := b.Commit(pebble.Sync); err != nil {
+				return err
+			}
+			m.Ops += len(docs)
+		}
+		m.Elapsed = time.Since(start)
+		return nil
+	})
+	if err != nil {
+		rep.Fail(keyRawPebble, groupRaw, name, UnitDocsPerSec, err)
+		return
+	}
+	rep.Add(Row{Key: keyRawPebble, Group: groupRaw, Name: name, Value: m.Rate(), Unit: UnitDocsPerSec, Ops: m.Ops, Seconds: m.Elapsed.Seconds()})
+}
+
+// quietLogger keeps Pebble's informational lines out of the progress
+// output; errors and fatal errors go to Pebble's default logger.
+type quietLogger struct{ pebble.Logger }
+
+func (quietLogger) Infof(string, ...any) {}
+
+// measureInProc measures couchfs without FUSE: SaveJSON updates from 1, 16
+// and 64 writers (group commit) and UpdateDocs bulk loads, on the server the
+// mount steps used.
+func measureInProc(ctx context.Context, cfg *Config, rep *Report, eng string, srv *dbcore.Server) {
+	group := eng + " in-process (dbcore)"
+	if err := srv.CreateDB("inproc", ""); err != nil {
+		rep.Fail(keyInprocSave(eng, 1), group, "create db", UnitOpsPerSec, err)
+		return
+	}
+	db, err := srv.OpenDB("inproc")
+	if err != nil {
+		rep.Fail(keyInprocSave(eng, 1), group, "open db", UnitOpsPerSec, err)
+		return
+	}
+	defer db.Close()
+	for _, writers := range cfg.Writers {
+		key := keyInprocSave(eng, writers)
+		name := fmt.Sprintf("SaveJSON update, %s", plural(writers, "writer"))
+		m, err := inprocSaves(ctx, cfg, db, eng, writers)
+		if err != nil {
+			rep.Fail(key, group, name, UnitOpsPerSec, err)
+			continue
+		}
+		row := Row{Key: key, Group: group, Name: name, Value: m.Rate(), Unit: UnitOpsPerSec, Ops: m.Ops, Seconds: m.Elapsed.Seconds(),
+			Baseline: keyInprocSave(eng, 1), Detail: revisionsReached(cfg, m.Ops, writers)}
+		switch writers {
+		case 1:
+			row.Baseline = keyFdatasync
+		case 16:
+			row.Target = &Target{Cmp: ">=", Value: 5}
+		}
+		rep.Add(row)
+	}
+
+	key := keyInprocBulk(eng)
+	name := fmt.Sprintf("UpdateDocs batches of %d, %d docs", cfg.BulkBatch, cfg.BulkDocs)
+	batches := bulkBatches("bulk", cfg.BulkDocs, cfg.BulkBatch, cfg.DocSize)
+	var m measure
+	err = profileStep(cfg, eng+"-inproc-bulk", func() (err error) {
+		m, err = updateAll(ctx, db, batches)
+		return err
+	})
+	if err != nil {
+		rep.Fail(key, group, name, UnitDocsPerSec, err)
+		return
+	}
+	rep.Add(Row{Key: key, Group: group, Name: name, Value: m.Rate(), Unit: UnitDocsPerSec, Ops: m.Ops, Seconds: m.Elapsed.Seconds(),
+		Baseline: keyRawPebble, Target: &Target{Cmp: ">=", Value: 0.5}})
+}
+
+// inprocSaves creates slotsPer(cfg, writers) documents per writer, then times
+// updates: each writer saves its own documents in turn with the rev its
+// previous save returned, as an application holding its revs would.
+func inprocSaves(ctx context.Context, cfg *Config, db *dbcore.DB, eng string, writers int) (measure, error) {
+	prefix := fmt.Sprintf("w%d", writers)
+	revs := make([][]string, writers)
+	for w := range revs {
+		revs[w] = make([]string, slotsPer(cfg, writers))
+		for s := range revs[w] {
+			res, err := db.SaveJSON(docID(prefix, w, s), docJSON(cfg.DocSize, w, s), "")
+			if err != nil {
+				return measure{}, fmt.Errorf("%w: create %s: %v", ErrBench, docID(prefix, w, s), err)
+			}
+			revs[w][s] = res.Rev
+		}
+	}
+	var m measure
+	err := profileStep(cfg, fmt.Sprintf("%s-inproc-save-%d", eng, writers), func() (err error) {
+		m, err = runOps(ctx, writers, cfg.StepDuration, cfg.MaxOps, func(w, i int) error {
+			s := i % slotsPer(cfg, writers)
+			res, err := db.SaveJSON(docID(prefix, w, s), docJSON(cfg.DocSize, w, i), revs[w][s])
+			if err != nil {
+				return fmt.Errorf("%w: save %s: %v", ErrBench, docID(prefix, w, s), err)
+			}
+			revs[w][s] = res.Rev
+			return nil
+		})
+		return err
+	})
+	return m, err
+}
