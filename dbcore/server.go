@@ -144,7 +144,7 @@ func (s *Server) Close() error {
 
 	var errs []error
 	for _, st := range states {
-		if err := st.shutdown(); err != nil {
+		if err := st.shutdown(ErrClosed); err != nil {
 			errs = append(errs, fmt.Errorf("close %s: %w", st.name, err))
 		}
 	}
@@ -221,6 +221,10 @@ func (s *Server) CreateDB(name, engine string) error {
 	if err == nil {
 		return s.existsErr(name, engine, existing.Name())
 	}
+	if errors.Is(err, ErrEngineConflict) {
+		// The name exists, twice over.
+		return fmt.Errorf("%w: %w", ErrDBExists, err)
+	}
 	if !errors.Is(err, ErrDBNotFound) {
 		return err
 	}
@@ -272,7 +276,7 @@ func (s *Server) DeleteDB(name string, onlyIfEmpty bool) error {
 		}
 	}
 	s.removeLocked(st)
-	if err := st.shutdown(); err != nil {
+	if err := st.shutdown(ErrDBNotFound); err != nil {
 		s.log.Warn("closing database before delete", "db", name, "err", err)
 	}
 	if err := st.engine.Delete(st.path); err != nil {
@@ -419,7 +423,7 @@ func (s *Server) addLocked(st *dbState) {
 		victim := el.Value.(*dbState)
 		if victim != st && victim.idle() {
 			s.removeLocked(victim)
-			if err := victim.shutdown(); err != nil {
+			if err := victim.shutdown(ErrClosed); err != nil {
 				s.log.Error("closing idle database", "db", victim.name, "err", err)
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/couchfs/couchfs/engines"
 )
@@ -42,6 +43,12 @@ type dbState struct {
 	compacting atomic.Bool
 	cmu        sync.Mutex
 	compactCh  chan struct{} // closed when the running compaction ends
+
+	// Recovery after a failed commit, owned by the updater: the reopen in
+	// flight, whether the last one failed, and the failure that started it.
+	reopening  chan reopenResult
+	needReopen bool
+	cause      error
 
 	// changed is closed (and replaced) after every commit: WaitForChange.
 	chmu    sync.Mutex
@@ -88,17 +95,25 @@ func (st *dbState) leave() {
 	st.gmu.Unlock()
 }
 
-// detach takes the engine handle away from readers, waiting for the reads
-// in flight, and returns it. Later reads fail with gone.
+// detach takes the engine handle away from readers and returns it: reads
+// that start later fail with gone. It does not wait for the reads in
+// flight (a read's callback may be waiting for the updater); call drain
+// before closing the handle.
 func (st *dbState) detach(gone error) engines.DB {
 	st.gmu.Lock()
 	defer st.gmu.Unlock()
 	edb := st.edb
 	st.edb, st.gone = nil, gone
+	return edb
+}
+
+// drain waits until no read is using a detached handle.
+func (st *dbState) drain() {
+	st.gmu.Lock()
+	defer st.gmu.Unlock()
 	for st.readers > 0 {
 		st.gcond.Wait()
 	}
-	return edb
 }
 
 func (st *dbState) attach(edb engines.DB) {
@@ -119,8 +134,9 @@ func (st *dbState) send(r request) error {
 }
 
 // shutdown stops the updater after it has served every queued request,
-// cancels a running compaction and closes the engine. Idempotent.
-func (st *dbState) shutdown() error {
+// cancels a running compaction and closes the engine. Later calls on
+// handles fail with gone. Idempotent.
+func (st *dbState) shutdown(gone error) error {
 	st.sendMu.Lock()
 	if !st.stopping {
 		st.stopping = true
@@ -128,7 +144,8 @@ func (st *dbState) shutdown() error {
 	}
 	st.sendMu.Unlock()
 	<-st.done
-	edb := st.detach(fmt.Errorf("database %s: %w", st.name, ErrDBNotFound))
+	edb := st.detach(fmt.Errorf("database %s: %w", st.name, gone))
+	st.drain()
 	if edb == nil {
 		return nil
 	}
@@ -180,33 +197,90 @@ func (st *dbState) changedCh() <-chan struct{} {
 	return st.changed
 }
 
+// reopenWait bounds how long the updater waits for a reopen before it
+// answers the writers of a failed commit. Some engines retry a failing
+// disk inside Open (Pebble flushes its log there), so a reopen may take
+// until the disk recovers; the updater must not hang its writers meanwhile.
+const reopenWait = 2 * time.Second
+
+// reopenResult is what a background reopen produced.
+type reopenResult struct {
+	edb engines.DB
+	err error
+}
+
 // recover replaces the engine handle after a failed commit: the engine may
 // hold writes that are visible but not durable, so the handle is closed
-// and the database reopened from what is on disk. Updater only.
+// and the database reopened from what is on disk. Reads fail meanwhile
+// rather than see the failed writes. Updater only.
 func (st *dbState) recover(cause error) {
 	st.srv.log.Error("storage failure; reopening database", "db", st.name, "err", cause)
 	st.cancelCompaction()
-	edb := st.detach(fmt.Errorf("database %s is being reopened after a storage failure: %w", st.name, cause))
-	if edb != nil {
-		if err := edb.Close(); err != nil {
-			st.srv.log.Warn("closing failed database", "db", st.name, "err", err)
+	st.cause = cause
+	old := st.detach(fmt.Errorf("database %s is being reopened after a storage failure: %w", st.name, cause))
+	st.startReopen(old)
+	st.awaitReopen(reopenWait)
+}
+
+// startReopen closes old (if any) and opens the database again on a
+// goroutine of its own; the updater picks the result up from st.reopening.
+// Updater only.
+func (st *dbState) startReopen(old engines.DB) {
+	ch := make(chan reopenResult, 1)
+	st.reopening = ch
+	go func() {
+		st.drain()
+		if old != nil {
+			if err := old.Close(); err != nil {
+				st.srv.log.Warn("closing failed database", "db", st.name, "err", err)
+			}
 		}
+		edb, err := st.engine.Open(st.path)
+		ch <- reopenResult{edb, err}
+	}()
+}
+
+// awaitReopen waits up to d for a running reopen to finish and applies its
+// result. Updater only.
+func (st *dbState) awaitReopen(d time.Duration) {
+	if st.reopening == nil {
+		return
 	}
-	nedb, err := st.engine.Open(st.path)
-	if err != nil {
-		gone := fmt.Errorf("database %s is unavailable after a storage failure (%v): %w", st.name, cause, err)
-		st.srv.log.Error("reopen failed", "db", st.name, "err", err)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case r := <-st.reopening:
+		st.reopened(r)
+	case <-t.C:
+		st.srv.log.Warn("database still reopening after a storage failure", "db", st.name, "waited", d)
+	}
+}
+
+// reopened applies the result of a reopen. After a failed reopen the
+// database reports the failure on every call, and the next write retries,
+// so it comes back once the disk does. Updater only.
+func (st *dbState) reopened(r reopenResult) {
+	st.reopening = nil
+	if r.err != nil {
+		st.needReopen = true
+		st.srv.log.Error("reopen failed", "db", st.name, "err", r.err)
 		st.gmu.Lock()
-		st.gone = gone
+		st.gone = fmt.Errorf("database %s is unavailable after a storage failure (%v); the next write retries: %w", st.name, st.cause, r.err)
 		st.gmu.Unlock()
 		return
 	}
-	st.attach(nedb)
+	st.needReopen = false
+	st.attach(r.edb)
+	st.srv.log.Info("database reopened after a storage failure", "db", st.name)
 }
 
 // writer returns the engine handle for the updater, or why there is none.
 // Updater only: only the updater attaches and detaches while it runs.
 func (st *dbState) writer() (engines.DB, error) {
+	if st.needReopen && st.reopening == nil {
+		st.startReopen(nil)
+		st.awaitReopen(reopenWait)
+	}
 	st.gmu.Lock()
 	defer st.gmu.Unlock()
 	if st.edb == nil {

@@ -3,8 +3,10 @@ package dbcore
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/couchfs/couchfs/dbcore/jsondoc"
 	"github.com/couchfs/couchfs/dbcore/revtree"
@@ -35,11 +37,7 @@ type UpdateResult struct {
 // the results, in input order; the error return is for failures of the
 // whole call (storage, a closed or deleted database, read-only).
 func (db *DB) UpdateDocs(docs []*Doc, opts UpdateOptions) ([]UpdateResult, error) {
-	ps := make([]*prepared, len(docs))
-	for i, d := range docs {
-		ps[i] = db.prepare(d, opts.Replicated)
-	}
-	rep, err := db.update(ps, opts)
+	rep, err := db.update(db.prepareAll(docs, opts.Replicated), opts)
 	if err != nil {
 		return nil, err
 	}
@@ -56,6 +54,37 @@ func (db *DB) update(ps []*prepared, opts UpdateOptions) (updateReply, error) {
 	}
 	rep := <-r.reply
 	return rep, rep.err
+}
+
+// parallelPrepare is the batch size from which UpdateDocs spreads parsing,
+// hashing and sizing over every CPU: a bulk load would otherwise be bound
+// by one core doing that work while the updater waits.
+const parallelPrepare = 256
+
+// prepareAll prepares docs, in parallel for large batches.
+func (db *DB) prepareAll(docs []*Doc, replicated bool) []*prepared {
+	ps := make([]*prepared, len(docs))
+	workers := min(runtime.GOMAXPROCS(0), len(docs)/(parallelPrepare/2))
+	if len(docs) < parallelPrepare || workers < 2 {
+		for i, d := range docs {
+			ps[i] = db.prepare(d, replicated)
+		}
+		return ps
+	}
+	chunk := (len(docs) + workers - 1) / workers
+	var wg sync.WaitGroup
+	for lo := 0; lo < len(docs); lo += chunk {
+		hi := min(lo+chunk, len(docs))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := lo; i < hi; i++ {
+				ps[i] = db.prepare(docs[i], replicated)
+			}
+		}()
+	}
+	wg.Wait()
+	return ps
 }
 
 // prepare validates and parses a Doc on the caller's goroutine.

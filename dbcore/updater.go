@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/couchfs/couchfs/dbcore/jsondoc"
 	"github.com/couchfs/couchfs/dbcore/revtree"
@@ -71,6 +72,9 @@ type prepared struct {
 func (st *dbState) run() {
 	defer close(st.done)
 	defer st.cancelCompaction()
+	// A reopen still running at shutdown gets a bounded wait, so that its
+	// handle is closed with the database rather than leaked.
+	defer st.awaitReopen(10 * time.Second)
 	for {
 		var compactDone <-chan struct{}
 		if st.compaction != nil {
@@ -102,6 +106,8 @@ func (st *dbState) run() {
 			}
 		case <-compactDone:
 			st.finishCompaction()
+		case r := <-st.reopening:
+			st.reopened(r)
 		}
 	}
 }
