@@ -78,7 +78,7 @@ type DocInfoPair struct {
 
 // SizeInfo reports the space a database takes.
 type SizeInfo struct {
-	File     uint64 // bytes on disk (file or directory), including garbage
+	File     uint64 // bytes of the file or directory, including garbage; space reserved ahead of writes (zero tails) may be left out
 	Active   uint64 // bytes of live data: what compaction would keep
 	External uint64 // uncompressed JSON bytes of the live bodies
 }

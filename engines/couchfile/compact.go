@@ -221,6 +221,8 @@ func (c *compaction) Finish() error {
 	s := &snapshot{st: c.dst, h: c.h, security: c.security}
 	old := db.st
 	_ = old.land() // uncommitted bytes of the old file, copied already; it must not close under the write
+	// The copy was written without a zero tail; its next commit starts one.
+	c.dst.prealloc = true
 	db.st, db.committed = c.dst, s
 	db.retire(old)
 	db.publish(s)

@@ -156,9 +156,11 @@ func (db *DB) Security() []byte { return append([]byte(nil), db.snap.Load().secu
 // UUID returns the UUID fixed at Create. Any goroutine.
 func (db *DB) UUID() string { return db.snap.Load().h.uuid }
 
-// SizeInfo reports the file size, the active bytes (the documents'
-// ActiveSize, the attachments' stored bytes and every tree's nodes: what a
-// compaction keeps) and the documents' ExternalSize. Any goroutine.
+// SizeInfo reports the file size up to the append position (the zero
+// tail kept past it is reserved space, not garbage: see reserve.go), the
+// active bytes (the documents' ActiveSize, the attachments' stored bytes
+// and every tree's nodes: what a compaction keeps) and the documents'
+// ExternalSize. Any goroutine.
 func (db *DB) SizeInfo() engines.SizeInfo {
 	s := db.snap.Load()
 	var trees uint64

@@ -18,8 +18,17 @@
 //     the disk fails that check and Open falls back to the previous one. A
 //     commit of more than 16 MiB fdatasyncs its data before the header
 //     instead (two fdatasyncs), so Open never re-reads more than that.
-//   - Open scans back from the end for the newest valid header; a file
-//     without one is corrupt (engines.ErrCorrupt), never an empty database.
+//   - The file keeps a tail of zeros, really written, past the newest
+//     header: a commit writes into blocks already allocated, so its
+//     fdatasync has no filesystem metadata to commit. A commit whose tail
+//     fell below a chunk (an eighth of the file, 64 KiB to 8 MiB) writes
+//     another chunk of zeros before its fdatasync. A compacted file starts
+//     without one. SizeInfo.File is the append position, tail excluded.
+//   - Open scans back from the end for the newest valid header and appends
+//     right after it, over the zero tail and any commit that never
+//     completed; the region checksums keep a stale header there from ever
+//     being chosen. A file without a valid header is corrupt
+//     (engines.ErrCorrupt), never an empty database.
 //   - Compaction copies the live state into <name>.couch.compact while the
 //     updater keeps writing, catches up, and renames the copy into place.
 //

@@ -69,6 +69,7 @@ func (e *Engine) Create(path string) (engines.DB, error) {
 	}
 	h := header{revsLimit: defaultRevsLimit, purgeInfosLimit: defaultPurgeInfosLimit, uuid: uuid}
 	st := newStore(f, path, 0, 0, &e.opts)
+	st.prealloc = true
 	err = st.commit(&h)
 	if err == nil {
 		err = syncDir(filepath.Dir(path))
@@ -99,10 +100,12 @@ func (e *Engine) takeOverEmpty(path string) (File, error) {
 }
 
 // Open opens the database at path: it finds the newest valid header
-// scanning back from the end, cuts off whatever follows it (a commit that
-// never completed) and fsyncs. A leftover compaction file is removed: the
-// rename that ends a compaction is atomic, so a .compact file still there
-// was never swapped in. Open fails with ErrNotFound if there is no file and
+// scanning back from the end, appends right after it, keeping what follows
+// (the zero tail, and any commit that never completed) for the next
+// commits to overwrite unless it is longer than a zero tail gets, and
+// fsyncs. A leftover compaction file is removed: the rename that ends a
+// compaction is atomic, so a .compact file still there was never swapped
+// in. Open fails with ErrNotFound if there is no file and
 // with an error wrapping ErrCorrupt if no header is valid.
 func (e *Engine) Open(path string) (engines.DB, error) {
 	if err := removeIfExists(compactPath(path)); err != nil {
@@ -128,14 +131,21 @@ func (e *Engine) openFile(f File, path string) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, _, end, err := findHeader(f, fi.Size())
+	phys := fi.Size()
+	h, _, end, err := findHeader(f, phys)
 	if err != nil {
 		return nil, err
 	}
-	if end != fi.Size() {
+	// What follows the newest valid header is the zero tail, or the bytes
+	// of a commit that never completed, or both. It is kept as the
+	// reserve the next commits overwrite: no later header can be mistaken
+	// for one of its stale ones (see docs/on-disk-format.md, "The zero
+	// tail"). A tail longer than a commit leaves is cut off instead.
+	if phys-end > maxTail(end) {
 		if err := f.Truncate(end); err != nil {
 			return nil, err
 		}
+		phys = end
 	}
 	// CouchDB fsyncs on open too: a header found in the page cache after a
 	// crash of the process (not the machine) is made durable before
@@ -144,6 +154,7 @@ func (e *Engine) openFile(f File, path string) (*DB, error) {
 		return nil, err
 	}
 	st := newStore(f, path, end, h.generation, &e.opts)
+	st.phys, st.prealloc = phys, true
 	sec := defaultSecurity
 	if h.securityPtr != 0 {
 		if sec, err = st.readChunk(h.securityPtr, kindSecurity, blockSize); err != nil {

@@ -28,8 +28,8 @@ var commitPaths = []struct {
 }
 
 // history builds a small database through a series of commits of every
-// kind of write and returns its file's bytes and the dump after each
-// commit: the states a crash may leave.
+// kind of write and returns its file's bytes, zero tail included, and the
+// dump after each commit: the states a crash may leave.
 func history(t *testing.T, opts Options) ([]byte, []string) {
 	t.Helper()
 	_, db, path := testDB(t, opts)
@@ -70,6 +70,17 @@ func history(t *testing.T, opts Options) ([]byte, []string) {
 		t.Fatal(err)
 	}
 	return raw, states
+}
+
+// dataEnd is the offset just past the last byte of raw that is not zero:
+// where the zero tail of a file history wrote starts, give or take the
+// header's last zero bytes.
+func dataEnd(raw []byte) int {
+	end := len(raw)
+	for end > 0 && raw[end-1] == 0 {
+		end--
+	}
+	return end
 }
 
 // openDamaged writes raw as a database file and opens it. It requires an
@@ -145,7 +156,7 @@ func testTruncation(t *testing.T, opts Options) {
 	}
 	// A recovered database continues: write on the state a torn tail left.
 	path := filepath.Join(t.TempDir(), "torn.couch")
-	if err := os.WriteFile(path, raw[:len(raw)-100], 0o644); err != nil {
+	if err := os.WriteFile(path, raw[:dataEnd(raw)-100], 0o644); err != nil {
 		t.Fatal(err)
 	}
 	eng := New(Options{})
@@ -185,8 +196,8 @@ func testByteFlips(t *testing.T, opts Options) {
 	for trial := range 200 {
 		damaged := bytes.Clone(raw)
 		off := r.IntN(len(damaged))
-		if trial%5 == 0 {
-			off = len(damaged) - 1 - r.IntN(min(len(damaged), 2*blockSize)) // the newest commit
+		if end := dataEnd(raw); trial%5 == 0 {
+			off = end - 1 - r.IntN(min(end, 2*blockSize)) // the newest commit
 		}
 		damaged[off] ^= byte(1 + r.IntN(255))
 		openDamaged(t, damaged, states, fmt.Sprintf("flip at %d", off))

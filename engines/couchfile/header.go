@@ -142,8 +142,10 @@ func headerAt(raw []byte, pos int64) (*header, int64, error) {
 
 // findHeader scans f backwards from size for the newest header whose own
 // checksum and region checksum both hold, the way couch_file's find_header
-// does. It returns the header, its offset and the offset just past it. A
-// file without one is corrupt: it is never taken for an empty database.
+// does. It returns the header, its offset and the offset just past it,
+// the append position. It looks at one byte per block, so the zero tail
+// past the newest header costs only its reading. A file without one is
+// corrupt: it is never taken for an empty database.
 func findHeader(f File, size int64) (*header, int64, int64, error) {
 	const batch = 256 // blocks read per step backwards
 	buf := make([]byte, batch*blockSize)

@@ -59,6 +59,8 @@ type store struct {
 	regionStart int64      // end of the last durable header: where its region starts
 	crc         uint32     // CRC32C of the raw bytes [regionStart, bufStart)
 	wbDone      int64      // pages below this were handed to Writeback
+	phys        int64      // the file's size: end plus the zero tail (reserve.go)
+	prealloc    bool       // whether commits keep a zero tail; not while a compaction copies
 }
 
 func newStore(f File, name string, end int64, gen uint64, o *Options) *store {
@@ -71,6 +73,7 @@ func newStore(f File, name string, end int64, gen uint64, o *Options) *store {
 	s.end = end
 	s.regionStart = end
 	s.wbDone = end / 4096 * 4096
+	s.phys = end
 	return s
 }
 
@@ -315,11 +318,12 @@ func (s *store) writeBuf() error {
 var zeroBlock [blockSize]byte
 
 // commit pads to the next block, appends the header sealing everything
-// since the last one, writes it all and fdatasyncs once. A region larger
-// than maxSealed is instead made durable by an fdatasync of its own before
-// the header, which then seals an empty region: two fdatasyncs, but Open,
-// which re-reads the newest header's region to check it, never reads more
-// than maxSealed, however large the commit (a compaction's copy is one).
+// since the last one, writes it all, tops up the zero tail (reserve.go)
+// and fdatasyncs once. A region larger than maxSealed is instead made
+// durable by an fdatasync of its own before the header, which then seals
+// an empty region: two fdatasyncs, but Open, which re-reads the newest
+// header's region to check it, never reads more than maxSealed, however
+// large the commit (a compaction's copy is one).
 // On success the header is durable and a new region starts after it.
 // Writer only.
 func (s *store) commit(h *header) error {
@@ -348,6 +352,7 @@ func (s *store) commit(h *header) error {
 	if err := s.writeBuf(); err != nil {
 		return err
 	}
+	s.reserve(s.end - s.regionStart)
 	if err := s.f.Sync(); err != nil {
 		return fmt.Errorf("%s: sync: %w", s.name, err)
 	}
@@ -358,8 +363,10 @@ func (s *store) commit(h *header) error {
 }
 
 // rollback forgets everything appended since the last durable header and
-// cuts the file back to it, so that bytes a failed fsync may have left only
-// in the page cache can never be taken for committed data by a later open.
+// cuts the file back to it, zero tail included, so that bytes a failed
+// fsync may have left only in the page cache can never be taken for
+// committed data by a later open: a header there whose data was synced
+// first seals an empty region and would pass for a valid one.
 // Writer only.
 func (s *store) rollback() error {
 	_ = s.land() // the failure being handled is the one to report
@@ -368,6 +375,7 @@ func (s *store) rollback() error {
 	s.mu.buf = nil
 	s.mu.bufStart = s.regionStart
 	s.end = s.regionStart
+	s.phys = s.regionStart
 	s.size.Store(s.end)
 	s.flushed.Store(s.end)
 	s.crc = 0
