@@ -37,6 +37,9 @@ func (c *changesDir) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.A
 // Lookup finds the entry of a document whose latest change is at the seq
 // the name gives; an entry superseded by a newer change no longer exists.
 func (c *changesDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if errno := nameErrno(name); errno != 0 {
+		return nil, errno
+	}
 	seq, id, ok := ParseChangeName(name)
 	if !ok {
 		return nil, syscall.ENOENT
@@ -93,7 +96,9 @@ func (c *changesDir) pager() pager {
 		for _, ch := range rows {
 			since = ch.Seq
 			name := ChangeName(ch.Seq, ch.ID)
-			if len(name) > maxNameLen {
+			if checkName(name) != nil {
+				// Too long a name to show: the document's own file may
+				// still fit (docs/semantics.md, "Names").
 				continue
 			}
 			data := ch.JSON()
@@ -108,6 +113,9 @@ func (c *changesDir) pager() pager {
 
 // Create: the feed is read-only.
 func (c *changesDir) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
+	if errno := nameErrno(name); errno != 0 {
+		return nil, nil, 0, errno
+	}
 	return nil, nil, 0, syscall.EACCES
 }
 
@@ -116,5 +124,8 @@ func (c *changesDir) Unlink(ctx context.Context, name string) syscall.Errno { re
 
 // Rename: the feed is read-only.
 func (c *changesDir) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	if errno := nameErrno(name, newName); errno != 0 {
+		return errno
+	}
 	return syscall.EACCES
 }

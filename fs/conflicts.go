@@ -49,8 +49,8 @@ func (d *dbDir) conflictsInode(ctx context.Context, name, id string, out *fuse.E
 	d.m.fillAttr(&out.Attr, modeDir, 0, d.m.start)
 	// Whether the directory exists changes with every write to the
 	// document: let the kernel ask every time (conflicts are rare).
-	out.SetEntryTimeout(time.Nanosecond)
-	out.SetAttrTimeout(time.Nanosecond)
+	out.SetEntryTimeout(askEveryTime)
+	out.SetAttrTimeout(askEveryTime)
 	return ch, 0
 }
 
@@ -62,6 +62,9 @@ func (c *conflictsDir) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse
 
 // Lookup finds a conflicting revision.
 func (c *conflictsDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if errno := nameErrno(name); errno != 0 {
+		return nil, errno
+	}
 	rev, ok := DecodeName(name)
 	if !ok {
 		return nil, syscall.ENOENT
@@ -126,11 +129,17 @@ func (c *conflictsDir) Unlink(ctx context.Context, name string) syscall.Errno {
 
 // Create: conflicting revisions are made by replication, not here.
 func (c *conflictsDir) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
+	if errno := nameErrno(name); errno != 0 {
+		return nil, nil, 0, errno
+	}
 	return nil, nil, 0, syscall.EACCES
 }
 
 // Rename: read-only entries.
 func (c *conflictsDir) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	if errno := nameErrno(name, newName); errno != 0 {
+		return errno
+	}
 	return syscall.EACCES
 }
 
@@ -159,6 +168,9 @@ func (r *rejectedDir) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.
 
 // Lookup finds a rejected save.
 func (r *rejectedDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if errno := nameErrno(name); errno != 0 {
+		return nil, errno
+	}
 	e := r.m.rejectedEntry(r.db, name)
 	if e == nil {
 		return nil, syscall.ENOENT
@@ -189,10 +201,16 @@ func (r *rejectedDir) Unlink(ctx context.Context, name string) syscall.Errno {
 
 // Create: only the file system parks files here.
 func (r *rejectedDir) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
+	if errno := nameErrno(name); errno != 0 {
+		return nil, nil, 0, errno
+	}
 	return nil, nil, 0, syscall.EACCES
 }
 
 // Rename: copy a rejected save out instead (cp), then fix and save it.
 func (r *rejectedDir) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	if errno := nameErrno(name, newName); errno != 0 {
+		return errno
+	}
 	return syscall.EACCES
 }

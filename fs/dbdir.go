@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
-	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -25,6 +24,9 @@ type dbDir struct {
 	// lastSeq is how far the invalidator has pushed this database's
 	// changes to the kernel (database directories only).
 	lastSeq atomic.Uint64
+	// removing is set while, and after, an rmdir through this mount
+	// deletes the database: the kernel drops the name itself.
+	removing atomic.Bool
 }
 
 var (
@@ -98,6 +100,9 @@ func (d *dbDir) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOu
 // Lookup finds a fixed entry, a name that exists only in this mount, a
 // document, or a document's conflicts directory.
 func (d *dbDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if errno := nameErrno(name); errno != 0 {
+		return nil, errno
+	}
 	if d.isFixed(name) {
 		return d.fixedInode(ctx, name, out)
 	}
@@ -193,7 +198,7 @@ func (d *dbDir) docInode(ctx context.Context, name, id, rev string, size int, st
 	fn.served(rev, size, stamp)
 	fn.mu.Unlock()
 	if fn.docAttr(&out.Attr) {
-		out.SetAttrTimeout(time.Nanosecond)
+		out.SetAttrTimeout(askEveryTime)
 	}
 	return ch
 }
@@ -324,8 +329,9 @@ func (d *dbDir) rowEntries(rows []dbcore.DocRow, stamp uint64) []dirEnt {
 		if d.ns.detached[id] != nil {
 			continue
 		}
-		name := EncodeName(rel)
-		if len(name) > maxNameLen || d.ns.files[name] != nil {
+		name, err := docFileName(rel)
+		if err != nil || d.ns.files[name] != nil {
+			// Too long a name to show: reachable through dbcore only.
 			continue
 		}
 		rev, size := r.Rev, r.Size
@@ -343,6 +349,9 @@ func (d *dbDir) rowEntries(rows []dbcore.DocRow, stamp uint64) []dirEnt {
 // Create makes a new file: a document that exists only in this mount until
 // its first save, or a scratch file.
 func (d *dbDir) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
+	if errno := nameErrno(name); errno != 0 {
+		return nil, nil, 0, errno
+	}
 	if d.m.opts.ReadOnly {
 		return nil, nil, 0, syscall.EROFS
 	}
@@ -395,6 +404,9 @@ func (d *dbDir) Create(ctx context.Context, name string, flags uint32, mode uint
 // Symlink makes a scratch symlink (emacs lock files); documents cannot be
 // symlinks.
 func (d *dbDir) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if errno := nameErrno(name); errno != 0 {
+		return nil, errno
+	}
 	if d.m.opts.ReadOnly {
 		return nil, syscall.EROFS
 	}
@@ -454,7 +466,15 @@ func (d *dbDir) Unlink(ctx context.Context, name string) syscall.Errno {
 	if !ok || d.isDetached(id) {
 		return syscall.ENOENT
 	}
-	return d.deleteDoc(id, "")
+	// The kernel drops the name itself when the unlink succeeds: the
+	// invalidator must not (ownOps stays raised on the dead node).
+	fn = d.docChild(name)
+	fn.beginOwn()
+	errno := d.deleteDoc(id, "")
+	if errno != 0 {
+		fn.endOwn()
+	}
+	return errno
 }
 
 // deleteDoc writes a tombstone for id on top of rev ("" = current winner).
@@ -500,15 +520,24 @@ func (d *dbDir) Rmdir(ctx context.Context, name string) syscall.Errno {
 
 // Mkdir: a database holds no directories of its own.
 func (d *dbDir) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if errno := nameErrno(name); errno != 0 {
+		return nil, errno
+	}
 	return nil, syscall.EPERM
 }
 
 // Mknod: only regular files and scratch symlinks.
 func (d *dbDir) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if errno := nameErrno(name); errno != 0 {
+		return nil, errno
+	}
 	return nil, syscall.EPERM
 }
 
 // Link: no hard links.
 func (d *dbDir) Link(ctx context.Context, target gofs.InodeEmbedder, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if errno := nameErrno(name); errno != 0 {
+		return nil, errno
+	}
 	return nil, syscall.EPERM
 }

@@ -25,13 +25,16 @@ var errnoTable = []struct {
 	{dbcore.ErrNotFound, syscall.ENOENT},
 	{dbcore.ErrDBNotFound, syscall.ENOENT},
 	{dbcore.ErrReadOnly, syscall.EROFS},
+	{errNameTooLong, syscall.ENAMETOOLONG},
 }
 
 // toErrno maps an error from dbcore (or a syscall.Errno the filesystem
 // decided itself) to the errno the kernel returns to the application. nil
-// maps to 0; anything unknown — storage failures, corruption, a closed
-// server — is EIO. It is the only place that makes this decision. Any
-// goroutine may call it.
+// maps to 0. An errno anywhere in the chain wins: that is how a full disk
+// (ENOSPC from the engine's write, wrapped by dbcore) reaches the
+// application as ENOSPC. Anything else unknown — storage failures,
+// corruption, a closed server — is EIO. It is the only place that makes
+// this decision. Any goroutine may call it.
 func toErrno(err error) syscall.Errno {
 	if err == nil {
 		return 0

@@ -3,6 +3,7 @@ package fs
 import (
 	"errors"
 	"fmt"
+	"os"
 	"syscall"
 	"testing"
 
@@ -35,6 +36,9 @@ func TestToErrno(t *testing.T) {
 		{errors.New("disk on fire"), syscall.EIO},
 		{syscall.EXDEV, syscall.EXDEV},
 		{wrap(syscall.EACCES), syscall.EACCES},
+		{wrap(&os.PathError{Op: "write", Path: "/data/db.couch", Err: syscall.ENOSPC}), syscall.ENOSPC},
+		{wrap(checkName(string(make([]byte, 256)))), syscall.ENAMETOOLONG},
+		{wrap(errNameTooLong), syscall.ENAMETOOLONG},
 	}
 	for _, tt := range tests {
 		if got := toErrno(tt.err); got != tt.want {

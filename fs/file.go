@@ -30,7 +30,7 @@ type fileNode struct {
 
 	// kmu serialises what the kernel is told about the file's size with
 	// changes to its cached pages (pagecache.go). Taken before mu; never
-	// by READ, which a page invalidation may wait for.
+	// by READ.
 	kmu sync.Mutex
 
 	mu   sync.Mutex
@@ -45,18 +45,28 @@ type fileNode struct {
 	size        int64  // rendered size of rev
 	stamp       uint64 // mount clock stamp of the information rev and size come from
 	mtime       time.Time
-	// staleGen counts events after which the kernel may cache attributes or
-	// pages that differ from what the node now serves; fixedGen is the last
-	// such event the kernel was told about.
+	// staleGen counts events after which the kernel may cache attributes
+	// that differ from what the node now reports; fixedGen is the last such
+	// event the kernel was told about.
 	staleGen uint64
 	fixedGen uint64
-	// cachedRev is the revision whose pages the kernel may hold for the
-	// file ("" = none), cachedSize its rendered size (see pagecache.go).
+	// cachedRev is the revision of document cachedID whose pages the kernel
+	// may hold for the file ("" = none), cachedSize its rendered size;
+	// cacheUsers counts the open handles that go through those pages (see
+	// pagecache.go).
+	cachedID   string
 	cachedRev  string
 	cachedSize int64
+	cacheUsers int
+	// cacheIdle is closed when cacheUsers drops to zero (nil while it is).
+	cacheIdle chan struct{}
 	// writers counts the open handles that may write (their drafts move
 	// the kernel's size of the file as they are written).
 	writers int
+	// ownOps counts unlinks and renames of this node through this mount
+	// that are in flight, or that removed it: the kernel updates its own
+	// name cache for those, so the invalidator leaves the name alone.
+	ownOps int
 
 	// kindScratch and kindSymlink
 	data     []byte
@@ -144,7 +154,7 @@ func (n *fileNode) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.Att
 		return errno
 	}
 	if n.docAttr(&out.Attr) {
-		out.SetTimeout(time.Nanosecond)
+		out.SetTimeout(askEveryTime)
 	}
 	return 0
 }
@@ -301,8 +311,33 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 				n.detached.modified = true
 			}
 		}
+		// Scratch files are read and written through the page cache.
+		n.addCacheUserLocked()
+		h.cacheUser = true
 		n.mu.Unlock()
 		return h, 0, 0
+	}
+	n.mu.Unlock()
+	if writable {
+		// Counted before anything else, so that no new descriptor starts
+		// reading the page cache this writer is about to disturb.
+		n.beginWriter(ctx)
+		h.writer = true
+		n.m.trackOpen(h)
+	}
+	undo := func() {
+		if h.writer {
+			n.m.untrackOpen(h)
+			n.closeWriter()
+		}
+	}
+
+	n.mu.Lock()
+	if n.kind != kindDoc {
+		// Renamed to a scratch name while the writer waited.
+		n.mu.Unlock()
+		undo()
+		return n.Open(ctx, flags)
 	}
 	id, pending := n.id, n.pending
 	if pending || trunc {
@@ -322,44 +357,37 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 		if errno == syscall.ENOENT {
 			n.m.inv.queueEntry(n)
 		}
+		undo()
 		return nil, 0, errno
 	}
 	h.snap, h.base = doc.JSON(), doc.Rev
 	if writable || n.ns.ns == nsLocal {
 		return h, n.openFlags(h, false), 0
 	}
-	cacheable := n.cacheOpen(id, doc.Rev, h.snap, current)
-	if cacheable {
-		h.cacheRev = doc.Rev
-	}
+	cacheable := n.openCached(id, doc.Rev, h.snap, current)
+	h.pageSnap, h.cacheUser = cacheable, cacheable
 	return h, n.openFlags(h, cacheable), 0
 }
-
-// maxPush bounds the documents Open stores into the page cache itself.
-const maxPush = 1 << 20
 
 // openFlags chooses the FOPEN_ flags for a new handle. Handles that may
 // write bypass the page cache (DIRECT_IO): each has a private draft, which
 // the one page cache of the inode cannot represent. So does a read-only
-// handle whose snapshot is not the node's current revision (cacheable
-// false): its bytes must not reach the page cache other readers share.
+// handle that does not read the cached revision (cacheable false): its
+// bytes must not reach the page cache other readers share. Every document
+// handle keeps the page cache (KEEP_CACHE): without it the kernel would
+// drop the pages other descriptors are reading.
 func (n *fileNode) openFlags(h *docHandle, cacheable bool) uint32 {
 	if h.writable {
-		n.m.trackOpen(h)
-		h.writer = true
-		n.mu.Lock()
-		n.writers++
-		n.mu.Unlock()
-		return fuse.FOPEN_DIRECT_IO
+		return fuse.FOPEN_DIRECT_IO | fuse.FOPEN_KEEP_CACHE
 	}
 	// Nothing to save: spare the kernel a FLUSH per close.
-	fl := uint32(fuse.FOPEN_NOFLUSH)
+	fl := uint32(fuse.FOPEN_NOFLUSH | fuse.FOPEN_KEEP_CACHE)
 	if n.ns.ns == nsLocal || !cacheable {
 		// Local documents are not in the changes feed that drives
 		// invalidation, so their reads always come here.
 		return fl | fuse.FOPEN_DIRECT_IO
 	}
-	return fl | fuse.FOPEN_KEEP_CACHE
+	return fl
 }
 
 // save stores data as the document's new revision: the one save path for
@@ -401,7 +429,7 @@ func (n *fileNode) save(data []byte, base string, pid uint32) (string, syscall.E
 	gen := n.staleGen
 	n.mu.Unlock()
 	n.ns.saved(n, name, id, pid, eff, rev.Rev)
-	n.m.inv.queueContent(n, gen)
+	n.m.inv.queueAttrs(n, gen)
 	if gone {
 		n.m.inv.queueEntry(n)
 	}
@@ -472,6 +500,28 @@ func (s *nsState) saved(n *fileNode, name, id string, pid uint32, base, rev stri
 	}
 	s.mu.Unlock()
 	s.record(id, pid, base, rev)
+}
+
+// beginOwn marks the start of an unlink or rename of n through this mount
+// (see ownOps). n may be nil (the kernel holds no node for the name).
+func (n *fileNode) beginOwn() {
+	if n == nil {
+		return
+	}
+	n.mu.Lock()
+	n.ownOps++
+	n.mu.Unlock()
+}
+
+// endOwn ends what beginOwn began, for an operation that failed or that
+// left the node in place under a name the kernel knows.
+func (n *fileNode) endOwn() {
+	if n == nil {
+		return
+	}
+	n.mu.Lock()
+	n.ownOps--
+	n.mu.Unlock()
 }
 
 // callerPid is the process that made the request.

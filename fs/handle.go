@@ -22,10 +22,13 @@ type docHandle struct {
 	// writer is set when the handle counts in its node's writers (a
 	// writable handle on a document, not on a scratch file).
 	writer bool
-
-	// cacheRev is the revision of snap when the handle reads through the
-	// page cache (KEEP_CACHE), else "" (see pagecache.go).
-	cacheRev string
+	// cacheUser is set when the handle counts in its node's cacheUsers: it
+	// reads (or, on a scratch file, writes) through the page cache.
+	cacheUser bool
+	// pageSnap is set when the handle reads a document through the page
+	// cache: its READs fill pages every such reader shares, so they return
+	// snap, the cached revision's rendering (see pagecache.go).
+	pageSnap bool
 
 	mu       sync.Mutex
 	snap     []byte // rendering at open (documents)
@@ -55,14 +58,15 @@ func (h *docHandle) isScratch() bool {
 // Read returns bytes of the draft if there is one, else of the snapshot
 // taken at open (or of the scratch file).
 func (h *docHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	if h.pageSnap {
+		// The page cache holds this revision for as long as the handle is
+		// open, whatever the node became meanwhile.
+		return fuse.ReadResultData(copyRange(h.snap, dest, off)), 0
+	}
 	if h.isScratch() {
 		h.n.mu.Lock()
 		defer h.n.mu.Unlock()
 		return fuse.ReadResultData(copyRange(h.n.data, dest, off)), 0
-	}
-	if h.cacheRev != "" {
-		// These bytes land in the page cache every reader shares.
-		return fuse.ReadResultData(copyRange(h.n.pageBytes(h.cacheRev, h.snap), dest, off)), 0
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -181,14 +185,10 @@ func (h *docHandle) Release(ctx context.Context) syscall.Errno {
 	if h.writer {
 		h.commitIfDirty("release")
 		h.n.m.untrackOpen(h)
-		n := h.n
-		n.mu.Lock()
-		n.writers--
-		// The kernel's size may be the draft's.
-		n.staleGen++
-		gen := n.staleGen
-		n.mu.Unlock()
-		n.m.inv.queueContent(n, gen)
+		h.n.closeWriter()
+	}
+	if h.cacheUser {
+		h.n.closeCached()
 	}
 	return 0
 }

@@ -1,23 +1,33 @@
 package fs
 
 import (
+	"errors"
 	"strings"
 	"sync"
 
 	"github.com/couchfs/couchfs/dbcore"
 )
 
-// invalidator keeps the kernel's caches honest. One goroutine, holding no
-// file system lock while it talks to the kernel (go-fuse's rule for
-// notifications), does two jobs:
+// invalidator keeps the kernel's caches honest. It is the only goroutine
+// that tells the kernel to drop attributes or names (pagecache.go explains
+// the one page notification an open sends itself). It never runs on behalf
+// of a FUSE request and holds no file system lock while it sends a name
+// notification, which may wait for the kernel (go-fuse's rule), so such a
+// wait never holds up an answer the kernel waits for; attribute refreshes
+// hold only the node's kmu and wait for nothing. It does three jobs:
 //
-//   - for every database dbcore reports changed (through any path: this
-//     mount, another program using dbcore, replication), it reads the
-//     changes since the last seq it handled and tells the kernel to drop
-//     what it caches for the documents that changed;
-//   - it sends the notifications file system operations queue (after a
-//     save through the mount the kernel holds the bytes the application
-//     wrote, not the rendering).
+//   - for every database dbcore reports changed, it reads the changes since
+//     the last seq it handled and, for the changes this mount did not make
+//     itself, drops the kernel's attributes of changed documents and the
+//     names of deleted ones. Changes the kernel made itself — an unlink, a
+//     rename — are not notified: the kernel updated its own caches when it
+//     performed them;
+//   - it sends the attribute refreshes file system operations queue (after
+//     a save through the mount the kernel holds the size the application's
+//     writes gave the file, not the rendering's);
+//   - it drops the names of documents that vanished without the kernel's
+//     doing: a save of "_deleted": true, a purge, a delete elsewhere found by
+//     an open.
 type invalidator struct {
 	m   *mount
 	sub *dbcore.Subscription
@@ -30,13 +40,16 @@ type invalidator struct {
 	root    *rootNode
 }
 
-// notice is one queued notification: the content (attributes and pages)
-// of a file node whose kernel state went stale at gen, or the directory
-// entry of a node that no longer exists.
+// notice is one queued notification: the attributes of a file node whose
+// kernel state went stale at gen, the directory entry of a node that no
+// longer exists, or (n nil) a check of document id of database db, which a
+// purge may have removed.
 type notice struct {
 	n     *fileNode
 	gen   uint64
 	entry bool
+	db    string
+	id    string
 }
 
 func newInvalidator(m *mount) *invalidator {
@@ -56,15 +69,23 @@ func (v *invalidator) stop() {
 	v.sub.Close()
 }
 
-// queueContent asks for node n's kernel attributes and pages to be dropped
-// unless an Open already did so for gen. Any goroutine.
-func (v *invalidator) queueContent(n *fileNode, gen uint64) {
+// queueAttrs asks for node n's kernel attributes to be dropped unless that
+// was done since generation gen. Any goroutine.
+func (v *invalidator) queueAttrs(n *fileNode, gen uint64) {
 	v.push(notice{n: n, gen: gen})
 }
 
-// queueEntry asks for n's directory entry to be dropped. Any goroutine.
+// queueEntry asks for n's directory entry to be dropped: the document
+// vanished and the kernel does not know. Any goroutine.
 func (v *invalidator) queueEntry(n *fileNode) {
 	v.push(notice{n: n, entry: true})
+}
+
+// queueCheck asks for document id of database db to be compared with what
+// the kernel was told about it (after a purge, which leaves no change row).
+// Any goroutine.
+func (v *invalidator) queueCheck(db, id string) {
+	v.push(notice{db: db, id: id})
 }
 
 func (v *invalidator) push(nt notice) {
@@ -100,14 +121,59 @@ func (v *invalidator) drain() {
 	v.queue = nil
 	v.mu.Unlock()
 	for _, nt := range q {
-		if nt.entry {
-			if name, parent := nt.n.Parent(); parent != nil {
-				parent.NotifyEntry(name)
-			}
-			continue
+		switch {
+		case nt.n == nil:
+			v.check(nt.db, nt.id)
+		case nt.entry:
+			v.dropEntry(nt.n)
+		default:
+			nt.n.refreshAttrs(nt.gen)
 		}
-		nt.n.refreshKernel(nt.gen)
 	}
+}
+
+// dropEntry drops the kernel's name of node n, unless the kernel itself
+// removed it (an unlink or rename through this mount).
+func (v *invalidator) dropEntry(n *fileNode) {
+	n.mu.Lock()
+	own := n.ownOps > 0
+	n.mu.Unlock()
+	if own {
+		return
+	}
+	if name, parent := n.Parent(); parent != nil {
+		parent.NotifyEntry(name)
+	}
+}
+
+// docDir returns the directory node of database db holding document id and
+// the document's file name there, or nil if the kernel has not looked that
+// directory up (then it caches nothing below it).
+func (v *invalidator) docDir(db, id string) (*dbDir, string) {
+	ch := v.root.GetChild(db)
+	if ch == nil {
+		return nil, ""
+	}
+	dir, ok := ch.Operations().(*dbDir)
+	if !ok {
+		return nil, ""
+	}
+	rel := id
+	if r, ok := strings.CutPrefix(id, "_design/"); ok {
+		ch := dir.GetChild(nameDesign)
+		if ch == nil {
+			return nil, ""
+		}
+		if dir, ok = ch.Operations().(*dbDir); !ok {
+			return nil, ""
+		}
+		rel = r
+	}
+	name, err := docFileName(rel)
+	if err != nil {
+		return nil, ""
+	}
+	return dir, name
 }
 
 // refresh pushes the changes of database db since the last refresh to the
@@ -123,8 +189,11 @@ func (v *invalidator) refresh(name string) {
 	}
 	db, err := v.m.openDB(name)
 	if err != nil {
-		// Deleted elsewhere: drop the kernel's entry for it.
-		v.root.NotifyEntry(name)
+		// Deleted elsewhere: drop the kernel's entry for it (an rmdir
+		// through the mount already did).
+		if !dir.removing.Load() {
+			v.root.NotifyEntry(name)
+		}
 		return
 	}
 	defer db.Close()
@@ -142,31 +211,45 @@ func (v *invalidator) refresh(name string) {
 		// Listings read before these changes must not be trusted for them.
 		v.m.noteChange(name)
 	}
-	var design *dbDir
-	if ch := dir.GetChild(nameDesign); ch != nil {
-		design, _ = ch.Operations().(*dbDir)
-	}
 	for _, c := range changes {
 		if c.Seq > since {
 			since = c.Seq
 		}
-		d, rel := dir, c.ID
-		if r, ok := strings.CutPrefix(c.ID, "_design/"); ok {
-			if design == nil {
-				continue
-			}
-			d, rel = design, r
+		if d, file := v.docDir(name, c.ID); d != nil {
+			v.invalidateDoc(d, file, c.ID, c.Rev, c.Deleted)
 		}
-		v.invalidateDoc(d, EncodeName(rel), c)
 	}
 	dir.lastSeq.Store(since)
 }
 
-// invalidateDoc drops the kernel's cache of one changed document.
-func (v *invalidator) invalidateDoc(d *dbDir, name string, c dbcore.Change) {
-	if cname := strings.TrimSuffix(name, docSuffix) + conflictsSuffix; d.GetChild(cname) != nil {
-		d.NotifyEntry(cname)
+// check compares document id of database db with the node the kernel knows
+// it by, after a purge.
+func (v *invalidator) check(dbName, id string) {
+	d, file := v.docDir(dbName, id)
+	if d == nil {
+		return
 	}
+	db, err := v.m.openDB(dbName)
+	if err != nil {
+		return
+	}
+	doc, err := db.Get(id)
+	db.Close()
+	switch {
+	case errors.Is(err, dbcore.ErrNotFound):
+		v.invalidateDoc(d, file, id, "", true)
+	case err == nil:
+		v.invalidateDoc(d, file, id, doc.Rev, false)
+	}
+}
+
+// invalidateDoc brings the kernel's cache of document id, called name in
+// directory d, up to date with a change to revision rev (deleted: the
+// document is gone). A change this mount made itself needs nothing: the
+// node already serves that revision, or the kernel itself performed the
+// unlink or rename. The conflicts directory next to it needs nothing
+// either: the kernel never caches its name (conflicts.go).
+func (v *invalidator) invalidateDoc(d *dbDir, name, id, rev string, deleted bool) {
 	ch := d.GetChild(name)
 	if ch == nil {
 		return
@@ -176,22 +259,17 @@ func (v *invalidator) invalidateDoc(d *dbDir, name string, c dbcore.Change) {
 		return
 	}
 	fn.mu.Lock()
-	if fn.kind != kindDoc || fn.id != c.ID || fn.pending {
+	if fn.kind != kindDoc || fn.id != id || fn.pending || fn.ownOps > 0 || rev == fn.rev {
 		fn.mu.Unlock()
 		return
 	}
-	if c.Deleted {
+	if deleted {
 		fn.mu.Unlock()
 		d.NotifyEntry(name)
-		return
-	}
-	if c.Rev == fn.rev {
-		// This mount served (or saved) exactly this revision.
-		fn.mu.Unlock()
 		return
 	}
 	fn.staleGen++
 	gen := fn.staleGen
 	fn.mu.Unlock()
-	v.queueContent(fn, gen)
+	fn.refreshAttrs(gen)
 }

@@ -1,9 +1,11 @@
 package fs
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // Name encoding. A document id becomes a file name by escaping the bytes a
@@ -26,8 +28,46 @@ const docSuffix = ".json"
 // conflictsSuffix ends the name of a document's conflicts directory.
 const conflictsSuffix = ".conflicts"
 
-// maxNameLen is the longest file name Linux accepts in a directory entry.
+// maxNameLen is the longest file name Linux accepts in a directory entry
+// (NAME_MAX). The kernel hands FUSE names up to 1024 bytes, so the file
+// system enforces it itself: ext4 and every other local file system do.
 const maxNameLen = 255
+
+// errNameTooLong is a file name over maxNameLen bytes, or a document id
+// whose file name would be (toErrno: ENAMETOOLONG).
+var errNameTooLong = errors.New("file name longer than 255 bytes")
+
+// checkName returns errNameTooLong when name is longer than maxNameLen. A
+// pure function.
+func checkName(name string) error {
+	if len(name) > maxNameLen {
+		return fmt.Errorf("%w: %d bytes", errNameTooLong, len(name))
+	}
+	return nil
+}
+
+// nameErrno is checkName for the names a FUSE request carries, as the
+// errno the request fails with (0 when every name fits).
+func nameErrno(names ...string) syscall.Errno {
+	for _, n := range names {
+		if err := checkName(n); err != nil {
+			return toErrno(err)
+		}
+	}
+	return 0
+}
+
+// docFileName returns the file name of the document whose id, without any
+// _design/ or _local/ prefix, is id, or errNameTooLong when that name would
+// be longer than maxNameLen: such a document cannot be shown. A pure
+// function.
+func docFileName(id string) (string, error) {
+	name := EncodeName(id)
+	if err := checkName(name); err != nil {
+		return "", fmt.Errorf("document %.40q…: %w", id, err)
+	}
+	return name, nil
+}
 
 // needsEscape reports whether byte c at index i of an id must be escaped.
 func needsEscape(c byte, i int) bool {

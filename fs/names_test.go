@@ -1,7 +1,9 @@
 package fs
 
 import (
+	"errors"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -135,4 +137,59 @@ func FuzzNames(f *testing.F) {
 			t.Fatalf("EncodeName(%q) = %q is not a safe file name", s, name)
 		}
 	})
+}
+
+func TestNameLength(t *testing.T) {
+	tests := []struct {
+		id   string
+		name string // EncodeName(id)
+		fits bool   // docFileName(id) succeeds
+	}{
+		{strings.Repeat("a", 250), strings.Repeat("a", 250) + ".json", true},                // 255 bytes
+		{strings.Repeat("a", 251), strings.Repeat("a", 251) + ".json", false},               // 256 bytes
+		{strings.Repeat("/", 83), strings.Repeat("%2F", 83) + ".json", true},                // 254 bytes once escaped
+		{strings.Repeat("/", 84), strings.Repeat("%2F", 84) + ".json", false},               // 84-byte id, 257-byte name
+		{strings.Repeat("ü", 125), strings.Repeat("ü", 125) + ".json", true},                // 255 bytes of UTF-8
+		{"." + strings.Repeat("b", 248), "%2E" + strings.Repeat("b", 248) + ".json", false}, // 249-byte id, 256-byte name
+	}
+	for _, tt := range tests {
+		if got := EncodeName(tt.id); got != tt.name {
+			t.Fatalf("EncodeName(%d bytes) = %q", len(tt.id), got)
+		}
+		nameErr := checkName(tt.name)
+		if (nameErr == nil) != tt.fits {
+			t.Errorf("checkName(%d bytes) = %v, want fits %v", len(tt.name), nameErr, tt.fits)
+		}
+		name, err := docFileName(tt.id)
+		switch {
+		case tt.fits && (err != nil || name != tt.name):
+			t.Errorf("docFileName(%d-byte id) = %q, %v; want %q", len(tt.id), name, err, tt.name)
+		case !tt.fits && !errors.Is(err, errNameTooLong):
+			t.Errorf("docFileName(%d-byte id) = %q, %v; want errNameTooLong", len(tt.id), name, err)
+		}
+		if want := map[bool]syscall.Errno{true: 0, false: syscall.ENAMETOOLONG}[tt.fits]; nameErrno("ok.json", tt.name) != want {
+			t.Errorf("nameErrno(%d bytes) = %v, want %v", len(tt.name), nameErrno(tt.name), want)
+		}
+	}
+}
+
+func TestRejectedName(t *testing.T) {
+	long := strings.Repeat("a", 250) + ".json"
+	tests := []struct {
+		file string
+		n    int
+		want string
+	}{
+		{"doc.json", 1, "doc.json.1"},
+		{"_design/x.json", 12, "_design%2Fx.json.12"},
+		{long, 7, strings.Repeat("a", 250) + ".js.7"},
+		{"_design/" + long, 3, "_design%2F" + strings.Repeat("a", 243) + ".3"},
+		{strings.Repeat("ü", 126) + ".json", 10, strings.Repeat("ü", 126) + ".10"}, // no half character
+	}
+	for _, tt := range tests {
+		got := rejectedName(tt.file, tt.n)
+		if got != tt.want || len(got) > maxNameLen {
+			t.Errorf("rejectedName(%d bytes, %d) = %q (%d bytes), want %q", len(tt.file), tt.n, got, len(got), tt.want)
+		}
+	}
 }

@@ -1,169 +1,235 @@
 package fs
 
 import (
+	"context"
 	"syscall"
+	"time"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
-
-	"github.com/couchfs/couchfs/dbcore"
 )
 
 // The kernel keeps one size and one set of cached pages per inode, shared by
-// every reader, and cuts every read through the page cache to that size. So
-// the two must always describe the same revision: pages of revision 1 read
-// with revision 2's size come out padded with zeros or cut short. The file
-// system keeps them together by accounting for one revision per document
-// file, fileNode.cachedRev (of rendered size cachedSize):
+// every descriptor that reads through the page cache, and cuts those reads
+// to that size. A reader must only ever get bytes of one revision, so the
+// file system keeps one revision in the page cache at a time,
+// fileNode.cachedRev of document cachedID (rendered size cachedSize), and
+// never changes it while a descriptor may read it:
 //
-//   - every size it reports (GETATTR, LOOKUP, READDIRPLUS) is cachedSize;
-//   - every page it supplies (READ on a page-cache handle, pushes) holds
-//     cachedRev's bytes, whichever revision the reading handle opened;
-//   - it moves to a newer revision only under fileNode.kmu, by first
-//     setting cachedRev, then dropping the kernel's attributes and pages,
-//     then pushing the new pages (recacheLocked).
+//   - cacheUsers counts the open handles that go through the page cache
+//     (KEEP_CACHE readers; scratch handles, which have no DIRECT_IO). While
+//     it is not zero the cached revision stays as it is: a read-only open of
+//     that same revision joins it; an open of any other revision reads a
+//     private snapshot (DIRECT_IO), as does every handle that may write;
+//   - READ on a page-cache handle returns that handle's own snapshot, which
+//     is cachedRev's rendering;
+//   - only an open that finds cacheUsers at zero (and no writer) moves the
+//     page cache to the revision it opened: it drops the kernel's pages and
+//     attributes and stores the new rendering (openCached);
+//   - every size reported (GETATTR, LOOKUP, READDIRPLUS) is cachedSize while
+//     cacheUsers is not zero, else the node's current revision's size;
+//   - a handle that may write waits at open, up to writerWait, for the
+//     page-cache readers to close (beginWriter): its truncation and writes
+//     move the kernel's size of the file while it works (O_TRUNC sets it to
+//     0, a write past the end extends it), which the file system cannot
+//     prevent.
 //
-// kmu orders the attributes a reply carries with those notifications: a
+// So a descriptor reads, from open to EOF, one revision's rendering. Only a
+// page-cache reader still open when a writer stops waiting for it can stop
+// short (a prefix, possibly empty); in the narrowest of races — a write
+// landing while its READ is in flight — the kernel may also hand it the
+// zero bytes it pads the last page with.
+//
+// Notifications and a killed process: the kernel handles a notification in
+// the thread that writes it, and a thread that waits there forever keeps a
+// killed couchfs from exiting, so its connection is never aborted and every
+// program using the mount waits with it (docs/semantics.md §15). Dropping
+// or storing pages waits for pages a READ in flight holds locked; a READ
+// comes only from an open page-cache handle (the kernel sends RELEASE after
+// its last READ completes), so with cacheUsers at zero, the only time
+// openCached sends them, nothing can be in flight. Attribute-only
+// invalidations wait for nothing. Entry invalidations wait for the
+// directory's lock, which the kernel holds while a request in that
+// directory waits for this process: they are sent only for changes the
+// kernel did not make itself, and only by the invalidator goroutine, never
+// while serving a request (invalidate.go).
+//
+// kmu orders the attributes a reply carries with these notifications: a
 // reply computed before a notification answers a request the kernel sent
 // before it, and the kernel ignores attributes of such a request once the
 // notification has arrived; a reply computed after it describes the new
-// revision. READ never takes kmu: dropping pages waits for reads in flight.
-//
-// A handle that may write, or that opened while a writer had the file open,
-// bypasses the page cache (DIRECT_IO) and reads its own snapshot: a writer's
-// O_TRUNC and writes move the kernel's size as they happen.
+// state.
 
-// cacheOpen decides, for a read-only open of document id whose snapshot is
+// openCached decides, for a read-only open of document id whose snapshot is
 // revision rev rendered as data, whether the handle reads through the page
-// cache, and if so makes the kernel's pages and size rev's. current reports
-// whether rev was the node's revision when the snapshot was read.
-func (n *fileNode) cacheOpen(id, rev string, data []byte, current bool) bool {
+// cache (and then counts it in cacheUsers), and if so makes the kernel's
+// pages rev's. current reports whether rev was the node's revision when the
+// snapshot was read.
+func (n *fileNode) openCached(id, rev string, data []byte, current bool) bool {
 	n.kmu.Lock()
 	defer n.kmu.Unlock()
 	n.mu.Lock()
 	// A save may have overtaken the read while this open waited for kmu.
-	cacheable := current && n.kind == kindDoc && n.id == id && n.rev == rev && n.writers == 0
-	if !cacheable {
+	usable := current && n.kind == kindDoc && n.id == id && n.rev == rev && n.writers == 0
+	switch {
+	case !usable:
 		n.mu.Unlock()
 		return false
-	}
-	stale := n.staleGen != n.fixedGen || n.cachedRev != rev
-	if !stale {
+	case n.cacheUsers > 0:
+		// Other descriptors read the cached revision: join them only if it
+		// is this one.
+		join := n.cachedID == id && n.cachedRev == rev
+		if join {
+			n.addCacheUserLocked()
+		}
+		n.mu.Unlock()
+		return join
+	case n.cachedID == id && n.cachedRev == rev && n.fixedGen == n.staleGen:
+		n.addCacheUserLocked()
 		n.mu.Unlock()
 		return true
 	}
+	n.addCacheUserLocked()
 	n.fixedGen = n.staleGen
-	n.recacheLocked(rev, data)
-	return true
-}
-
-// recacheLocked makes revision rev, rendered as data, the one the kernel
-// caches: it is accounted for first, then the kernel's attributes and pages
-// are dropped, then data is pushed, so that reading costs no READ request —
-// and no GETATTR on the next open either, which the kernel otherwise sends
-// after every READ to refresh atime. If the kernel refuses the push, READs
-// fill the pages with the same bytes. The caller holds kmu and n.mu;
-// recacheLocked releases n.mu.
-func (n *fileNode) recacheLocked(rev string, data []byte) {
-	n.cachedRev, n.cachedSize = rev, int64(len(data))
+	n.cachedID, n.cachedRev, n.cachedSize = id, rev, int64(len(data))
 	n.mu.Unlock()
-	n.NotifyContent(0, 0)
+	// No page-cache handle is open, so no READ holds a page lock: these
+	// notifications cannot wait for this process.
+	if errno := n.NotifyContent(0, 0); errno != 0 && errno != syscall.ENOENT {
+		n.m.log.Debug("page cache invalidation refused", "db", n.ns.db, "id", id, "errno", errno.Error())
+	}
+	// Storing the rendering spares the reader its READ requests — and the
+	// GETATTR the kernel sends on the next open after a READ to refresh
+	// atime. If the kernel refuses, READs fill the pages with the same bytes.
 	if len(data) <= maxPush {
 		_ = n.WriteCache(0, data)
 	}
+	return true
 }
 
-// docAttr fills a with the attributes of stored document n for the kernel:
-// the size is that of the revision whose pages the kernel may hold. While
-// the node knows of a newer revision, interim is true: the caller marks the
-// reply as not to be cached, and the kernel is queued to move to the newer
-// revision. The caller holds neither lock.
+// maxPush bounds the documents an open stores into the page cache itself.
+const maxPush = 1 << 20
+
+// addCacheUserLocked counts one more handle in cacheUsers; the caller holds
+// n.mu.
+func (n *fileNode) addCacheUserLocked() {
+	if n.cacheUsers == 0 {
+		n.cacheIdle = make(chan struct{})
+	}
+	n.cacheUsers++
+}
+
+// writerWait bounds how long a handle that may write waits at open for the
+// descriptors reading the page cache to close.
+const writerWait = 100 * time.Millisecond
+
+// beginWriter counts a handle that may write in writers, so that no new
+// descriptor reads the page cache, and waits for the descriptors that do
+// to close: the writer's truncation and writes move the kernel's size of
+// the file, under which a page-cache reader would stop short (or, racing
+// a write, read the zero bytes past its revision's end on the last page).
+// Readers normally hold a file for far less than writerWait; one that
+// stays open longer (less, tail -f) only delays the writer by that much,
+// and then reads what a reader overlapping an in-place rewrite may read.
+// The caller holds no lock of n; the kernel holds none either while it
+// waits for an OPEN.
+func (n *fileNode) beginWriter(ctx context.Context) {
+	n.mu.Lock()
+	n.writers++
+	idle := n.cacheIdle
+	n.mu.Unlock()
+	if idle == nil {
+		return
+	}
+	t := time.NewTimer(writerWait)
+	defer t.Stop()
+	select {
+	case <-idle:
+	case <-ctx.Done():
+	case <-t.C:
+		n.m.log.Debug("writer proceeds while the file is open for reading", "db", n.ns.db, "file", n.name)
+	}
+}
+
+// closeCached is the release of a handle counted in cacheUsers. When the
+// last one goes, the size reported becomes the current revision's: the
+// kernel's attributes are refreshed if that differs from what it was told.
+func (n *fileNode) closeCached() {
+	n.kmu.Lock()
+	n.mu.Lock()
+	n.cacheUsers--
+	if n.cacheUsers == 0 {
+		close(n.cacheIdle)
+		n.cacheIdle = nil
+	}
+	due := n.cacheUsers == 0 && n.kind == kindDoc &&
+		(n.fixedGen != n.staleGen || n.cachedRev != n.rev || n.cachedID != n.id)
+	var gen uint64
+	if due {
+		if n.fixedGen == n.staleGen {
+			n.staleGen++
+		}
+		gen = n.staleGen
+	}
+	n.mu.Unlock()
+	n.kmu.Unlock()
+	if due {
+		n.m.inv.queueAttrs(n, gen)
+	}
+}
+
+// closeWriter is the release of a handle that could write. Its truncation
+// and writes moved the kernel's size and dropped pages, so the kernel's
+// attributes are refreshed, and unless other descriptors still read the
+// page cache, the next open stores the rendering again.
+func (n *fileNode) closeWriter() {
+	n.kmu.Lock()
+	n.mu.Lock()
+	n.writers--
+	if n.cacheUsers == 0 {
+		n.cachedRev = ""
+	}
+	n.staleGen++
+	gen := n.staleGen
+	n.mu.Unlock()
+	n.kmu.Unlock()
+	n.m.inv.queueAttrs(n, gen)
+}
+
+// docAttr fills a with the attributes of stored document n for the kernel
+// (see the top of this file for which size). While that size is not the
+// current revision's, interim is true and the caller marks the reply as not
+// to be cached. The caller holds neither lock.
 func (n *fileNode) docAttr(a *fuse.Attr) (interim bool) {
 	n.kmu.Lock()
 	defer n.kmu.Unlock()
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.kind != kindDoc || n.cachedRev == "" {
+	if n.kind != kindDoc || n.cacheUsers == 0 || n.cachedRev == "" {
 		n.attrLocked(a, n.size)
 		return false
 	}
 	n.attrLocked(a, n.cachedSize)
-	if n.cachedRev == n.rev {
-		return false
-	}
-	if n.fixedGen == n.staleGen {
-		n.staleGen++
-	}
-	n.m.inv.queueContent(n, n.staleGen)
-	return true
+	return n.cachedRev != n.rev || n.cachedID != n.id
 }
 
-// pageBytes returns what a READ through the page cache must return for a
-// handle that opened revision rev as snap: cachedRev's bytes, which are
-// snap itself unless the document changed since the open. The caller holds
-// no lock of n.
-func (n *fileNode) pageBytes(rev string, snap []byte) []byte {
-	n.mu.Lock()
-	cached, id := n.cachedRev, n.id
-	n.mu.Unlock()
-	if cached == rev || cached == "" {
-		return snap
-	}
-	db, err := n.m.openDB(n.ns.db)
-	if err != nil {
-		return snap
-	}
-	defer db.Close()
-	doc, err := db.GetRev(id, cached)
-	if err != nil {
-		// Compacted away meanwhile: the kernel is about to drop these
-		// pages (a newer revision is queued), so the snapshot serves.
-		return snap
-	}
-	return doc.JSON()
-}
-
-// refreshKernel brings the kernel up to date with the node, if that is still
-// due for staleness generation gen: its attributes are dropped and, if it
-// caches the document's pages, they are replaced by the current revision's.
-// The invalidator goroutine calls it; the caller holds no lock of n.
-func (n *fileNode) refreshKernel(gen uint64) {
+// refreshAttrs drops the kernel's cached attributes of n, if that is still
+// due for staleness generation gen and no descriptor reads the page cache
+// (closeCached asks again when the last one closes: until then the size
+// reported stays the cached revision's). Only the invalidator goroutine calls
+// it; it holds no lock the kernel could be waiting on.
+func (n *fileNode) refreshAttrs(gen uint64) {
 	n.kmu.Lock()
 	defer n.kmu.Unlock()
 	n.mu.Lock()
-	due := n.fixedGen < gen
-	cached := n.kind == kindDoc && !n.pending && n.cachedRev != "" && n.writers == 0
+	if n.fixedGen >= gen || n.cacheUsers > 0 {
+		n.mu.Unlock()
+		return
+	}
+	n.fixedGen = n.staleGen
 	id := n.id
 	n.mu.Unlock()
-	if !due {
-		return
+	// A negative offset invalidates attributes only: no page is touched.
+	if errno := n.NotifyContent(-1, 0); errno != 0 && errno != syscall.ENOENT {
+		n.m.log.Debug("attribute invalidation refused", "db", n.ns.db, "id", id, "errno", errno.Error())
 	}
-	if !cached {
-		n.mu.Lock()
-		n.fixedGen = gen
-		n.mu.Unlock()
-		n.NotifyContent(0, 0)
-		return
-	}
-	var doc *dbcore.Doc
-	stamp := n.m.now()
-	if db, err := n.m.openDB(n.ns.db); err == nil {
-		doc, err = db.Get(id)
-		db.Close()
-		if err != nil {
-			doc = nil
-		}
-	}
-	n.mu.Lock()
-	n.fixedGen = gen
-	if doc == nil || n.kind != kindDoc || n.id != id || !n.served(doc.Rev, doc.Size(), stamp) {
-		// Gone, renamed or overtaken: the kernel drops what it has and
-		// refills it from the revision the node knows.
-		n.cachedRev, n.cachedSize = n.rev, n.size
-		n.mu.Unlock()
-		if errno := n.NotifyContent(0, 0); errno != 0 && errno != syscall.ENOENT {
-			n.m.log.Debug("invalidation refused", "db", n.ns.db, "id", id, "errno", errno.Error())
-		}
-		return
-	}
-	n.recacheLocked(doc.Rev, doc.JSON())
 }

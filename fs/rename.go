@@ -23,6 +23,9 @@ import (
 //
 // Renames between directories are EXDEV, so mv falls back to copy+unlink.
 func (d *dbDir) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	if errno := nameErrno(name, newName); errno != 0 {
+		return errno
+	}
 	if d.m.opts.ReadOnly {
 		return syscall.EROFS
 	}
@@ -212,6 +215,9 @@ func (d *dbDir) saveScratchAs(ctx context.Context, src *fileNode, name, newName,
 	}
 	src.mu.Unlock()
 
+	// A stored document the rename replaces leaves the kernel's name cache
+	// by the kernel's own doing (ownOps stays raised on it once replaced).
+	replaced := d.docChild(newName)
 	var rev string
 	size, gone := len(data), false
 	if hasDet && det.id == dstID && !det.modified {
@@ -224,9 +230,11 @@ func (d *dbDir) saveScratchAs(ctx context.Context, src *fileNode, name, newName,
 		if err != nil {
 			return toErrno(err)
 		}
+		replaced.beginOwn()
 		res, err := db.SaveJSON(dstID, body, base)
 		db.Close()
 		if err != nil {
+			replaced.endOwn()
 			d.m.park(d.db, d.ns.ns.prefix()+newName, data, err)
 			return toErrno(err)
 		}
@@ -275,7 +283,7 @@ func (d *dbDir) saveScratchAs(ctx context.Context, src *fileNode, name, newName,
 	gen := src.staleGen
 	src.mu.Unlock()
 	src.ForgetPersistent()
-	d.m.inv.queueContent(src, gen)
+	d.m.inv.queueAttrs(src, gen)
 	if gone {
 		d.m.inv.queueEntry(src)
 	}
@@ -300,6 +308,11 @@ func (d *dbDir) moveDoc(ctx context.Context, srcID, name, newName, dstID string,
 	if err != nil {
 		return toErrno(err)
 	}
+	// The kernel moves the names itself: the source node keeps ownOps
+	// raised until it carries the new id, a replaced node for good.
+	src, replaced := d.docChild(name), d.docChild(newName)
+	src.beginOwn()
+	replaced.beginOwn()
 	var rev string
 	if t.live {
 		rev, err = overwriteDoc(db, srcID, dstID, t.rev)
@@ -308,6 +321,8 @@ func (d *dbDir) moveDoc(ctx context.Context, srcID, name, newName, dstID string,
 	}
 	if err != nil {
 		db.Close()
+		src.endOwn()
+		replaced.endOwn()
 		return toErrno(err)
 	}
 	stamp := d.ns.noteChange(d.m)
@@ -332,7 +347,7 @@ func (d *dbDir) moveDoc(ctx context.Context, srcID, name, newName, dstID string,
 	if t.pending != nil {
 		t.pending.ForgetPersistent()
 	}
-	if fn := d.docChild(name); fn != nil {
+	if fn := src; fn != nil {
 		fn.mu.Lock()
 		fn.id, fn.name = dstID, newName
 		if size >= 0 {
@@ -340,8 +355,9 @@ func (d *dbDir) moveDoc(ctx context.Context, srcID, name, newName, dstID string,
 		}
 		fn.staleGen++
 		gen := fn.staleGen
+		fn.ownOps--
 		fn.mu.Unlock()
-		d.m.inv.queueContent(fn, gen)
+		d.m.inv.queueAttrs(fn, gen)
 		if size < 0 {
 			// Deleted again before the read back.
 			d.m.inv.queueEntry(fn)
@@ -398,6 +414,11 @@ func (d *dbDir) detach(ctx context.Context, srcID, name, newName string, noRepla
 	fn.kind, fn.name, fn.id = kindScratch, newName, ""
 	fn.data, fn.mode = doc.JSON(), 0o644
 	fn.detached = &detachInfo{id: srcID, rev: doc.Rev}
+	if fn.cacheUsers == 0 {
+		// Scratch writes go through the page cache: if the node becomes
+		// a document again, its next open stores the rendering afresh.
+		fn.cachedRev = ""
+	}
 	fn.mu.Unlock()
 	d.ns.mu.Lock()
 	d.ns.files[newName] = fn

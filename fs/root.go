@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 	"syscall"
-	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -39,6 +38,9 @@ func (r *rootNode) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.Att
 
 // Lookup finds the database called name.
 func (r *rootNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if errno := nameErrno(name); errno != 0 {
+		return nil, errno
+	}
 	if dbcore.ValidateDBName(name) != nil {
 		return nil, syscall.ENOENT
 	}
@@ -80,6 +82,9 @@ func (r *rootNode) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHa
 // Mkdir creates database name with the default engine, or NAME.EXT with the
 // engine of extension EXT.
 func (r *rootNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if errno := nameErrno(name); errno != 0 {
+		return nil, errno
+	}
 	if r.m.opts.ReadOnly {
 		return nil, syscall.EROFS
 	}
@@ -99,7 +104,7 @@ func (r *rootNode) Mkdir(ctx context.Context, name string, mode uint32, out *fus
 		// The kernel files the new directory under the name mkdir used,
 		// NAME.EXT; the database is listed as NAME. Let that alias expire
 		// at once rather than after the entry timeout.
-		out.SetEntryTimeout(time.Nanosecond)
+		out.SetEntryTimeout(askEveryTime)
 	}
 	return ch, 0
 }
@@ -109,7 +114,18 @@ func (r *rootNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 	if r.m.opts.ReadOnly {
 		return syscall.EROFS
 	}
+	// The kernel removes the name itself: the invalidator must not.
+	var dir *dbDir
+	if ch := r.GetChild(name); ch != nil {
+		dir, _ = ch.Operations().(*dbDir)
+	}
+	if dir != nil {
+		dir.removing.Store(true)
+	}
 	if err := r.m.srv.DeleteDB(name, true); err != nil {
+		if dir != nil {
+			dir.removing.Store(false)
+		}
 		return toErrno(err)
 	}
 	r.m.noteChange(name)
@@ -123,25 +139,40 @@ func (r *rootNode) Unlink(ctx context.Context, name string) syscall.Errno { retu
 
 // Rename: databases cannot be renamed.
 func (r *rootNode) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	if errno := nameErrno(name, newName); errno != 0 {
+		return errno
+	}
 	return syscall.EPERM
 }
 
 // Create: the root holds only database directories.
 func (r *rootNode) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
+	if errno := nameErrno(name); errno != 0 {
+		return nil, nil, 0, errno
+	}
 	return nil, nil, 0, syscall.EPERM
 }
 
 // Symlink: the root holds only database directories.
 func (r *rootNode) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if errno := nameErrno(name); errno != 0 {
+		return nil, errno
+	}
 	return nil, syscall.EPERM
 }
 
 // Mknod: the root holds only database directories.
 func (r *rootNode) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if errno := nameErrno(name); errno != 0 {
+		return nil, errno
+	}
 	return nil, syscall.EPERM
 }
 
 // Link: no hard links.
 func (r *rootNode) Link(ctx context.Context, target gofs.InodeEmbedder, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if errno := nameErrno(name); errno != 0 {
+		return nil, errno
+	}
 	return nil, syscall.EPERM
 }

@@ -2,10 +2,10 @@ package fs
 
 import (
 	"context"
+	"encoding/json"
 	"strconv"
 	"sync"
 	"syscall"
-	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -47,7 +47,7 @@ func (d *dbDir) fixedInode(ctx context.Context, name string, out *fuse.EntryOut)
 		return nil, errno
 	}
 	out.Attr = a.Attr
-	out.SetAttrTimeout(time.Nanosecond)
+	out.SetAttrTimeout(askEveryTime)
 	return ch, 0
 }
 
@@ -138,6 +138,14 @@ func (f *specialFile) apply(data []byte) syscall.Errno {
 	}
 	if f.name == namePurge {
 		f.m.noteChange(f.db)
+		// A purge leaves no change row: the invalidator looks at each
+		// purged document itself, since the kernel may still hold its name.
+		var req map[string]json.RawMessage
+		if json.Unmarshal(data, &req) == nil {
+			for id := range req {
+				f.m.inv.queueCheck(f.db, id)
+			}
+		}
 	}
 	f.m.log.Info("database setting written", "db", f.db, "file", f.name, "bytes", len(data))
 	return 0
@@ -161,7 +169,7 @@ func (f *specialFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse
 	f.m.fillAttr(&out.Attr, f.mode(), int64(len(b)), f.m.start)
 	// The content changes with every write to the database, which no
 	// notification covers: let the kernel ask every time.
-	out.SetTimeout(time.Nanosecond)
+	out.SetTimeout(askEveryTime)
 	return 0
 }
 

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/couchfs/couchfs/dbcore"
 )
@@ -256,7 +257,7 @@ func (m *mount) park(db, file string, data []byte, err error) string {
 		m.rejected[db] = l
 	}
 	l.next++
-	name := flatName(file) + "." + strconv.Itoa(l.next)
+	name := rejectedName(file, l.next)
 	l.entries[name] = &rejectedEntry{data: append([]byte(nil), data...), mtime: time.Now()}
 	m.mu.Unlock()
 	m.log.Warn("save rejected", "db", db, "file", file, "errno", toErrno(err).Error(), "err", err,
@@ -277,6 +278,21 @@ func flatName(file string) string {
 		out = append(out, file[i])
 	}
 	return string(out)
+}
+
+// rejectedName is the name the n-th rejected save of file is kept under in
+// .rejected/: file flattened, a dot and n, with the file part cut (at a
+// UTF-8 character boundary) so that the name fits maxNameLen.
+func rejectedName(file string, n int) string {
+	flat, suffix := flatName(file), "."+strconv.Itoa(n)
+	if room := maxNameLen - len(suffix); len(flat) > room {
+		cut := room
+		for cut > 0 && !utf8.RuneStart(flat[cut]) {
+			cut--
+		}
+		flat = flat[:cut]
+	}
+	return flat + suffix
 }
 
 // rejectedNames lists a database's rejected saves in name order.

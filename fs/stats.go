@@ -116,7 +116,8 @@ var opNames = [opCount]string{
 // and answers the extended-attribute requests itself with ENOSYS: couchfs
 // has no extended attributes, and ENOSYS (unlike ENODATA) makes the kernel
 // stop asking — without it every write costs a GETXATTR of
-// "security.capability". Its methods run on go-fuse's request goroutines.
+// "security.capability". It also makes askEveryTime timeouts exact
+// (timeouts.go). Its methods run on go-fuse's request goroutines.
 type countingFS struct {
 	fuse.RawFileSystem
 	counts [opCount]atomic.Uint64
@@ -136,7 +137,9 @@ func (c *countingFS) count(op int) { c.counts[op].Add(1) }
 
 func (c *countingFS) Lookup(cancel <-chan struct{}, h *fuse.InHeader, name string, out *fuse.EntryOut) fuse.Status {
 	c.count(opLookup)
-	return c.RawFileSystem.Lookup(cancel, h, name, out)
+	st := c.RawFileSystem.Lookup(cancel, h, name, out)
+	exactEntry(out)
+	return st
 }
 
 func (c *countingFS) Forget(nodeid, nlookup uint64) {
@@ -146,12 +149,16 @@ func (c *countingFS) Forget(nodeid, nlookup uint64) {
 
 func (c *countingFS) GetAttr(cancel <-chan struct{}, in *fuse.GetAttrIn, out *fuse.AttrOut) fuse.Status {
 	c.count(opGetattr)
-	return c.RawFileSystem.GetAttr(cancel, in, out)
+	st := c.RawFileSystem.GetAttr(cancel, in, out)
+	exactAttr(out)
+	return st
 }
 
 func (c *countingFS) SetAttr(cancel <-chan struct{}, in *fuse.SetAttrIn, out *fuse.AttrOut) fuse.Status {
 	c.count(opSetattr)
-	return c.RawFileSystem.SetAttr(cancel, in, out)
+	st := c.RawFileSystem.SetAttr(cancel, in, out)
+	exactAttr(out)
+	return st
 }
 
 func (c *countingFS) Mknod(cancel <-chan struct{}, in *fuse.MknodIn, name string, out *fuse.EntryOut) fuse.Status {
@@ -161,7 +168,9 @@ func (c *countingFS) Mknod(cancel <-chan struct{}, in *fuse.MknodIn, name string
 
 func (c *countingFS) Mkdir(cancel <-chan struct{}, in *fuse.MkdirIn, name string, out *fuse.EntryOut) fuse.Status {
 	c.count(opMkdir)
-	return c.RawFileSystem.Mkdir(cancel, in, name, out)
+	st := c.RawFileSystem.Mkdir(cancel, in, name, out)
+	exactEntry(out)
+	return st
 }
 
 func (c *countingFS) Unlink(cancel <-chan struct{}, h *fuse.InHeader, name string) fuse.Status {
@@ -221,7 +230,9 @@ func (c *countingFS) RemoveXAttr(cancel <-chan struct{}, h *fuse.InHeader, attr 
 
 func (c *countingFS) Create(cancel <-chan struct{}, in *fuse.CreateIn, name string, out *fuse.CreateOut) fuse.Status {
 	c.count(opCreate)
-	return c.RawFileSystem.Create(cancel, in, name, out)
+	st := c.RawFileSystem.Create(cancel, in, name, out)
+	exactEntry(&out.EntryOut)
+	return st
 }
 
 func (c *countingFS) Tmpfile(cancel <-chan struct{}, in *fuse.CreateIn, out *fuse.CreateOut) fuse.Status {

@@ -3,12 +3,16 @@ package mountcmd
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/couchfs/couchfs/dbcore"
 	couchfs "github.com/couchfs/couchfs/fs"
 )
 
@@ -26,7 +30,11 @@ func mountCommand() *cli.Command {
 			"mkdir MOUNTPOINT/NAME.pebble one on Pebble. As root the mount is made with\n" +
 			"mount(2); other users need fusermount3 (package fuse3).\n\n" +
 			"If a previous couchfs died without unmounting, MOUNTPOINT reports\n" +
-			"\"transport endpoint is not connected\"; --recover unmounts it lazily first.",
+			"\"transport endpoint is not connected\"; if it was killed while stuck in the\n" +
+			"kernel, the mount does not answer at all and every program using it waits.\n" +
+			"--recover handles both: it aborts the dead mount's FUSE connection (through\n" +
+			"/sys/fs/fuse/connections, which releases the waiting programs), detaches\n" +
+			"it, and mounts again. couchfs unmount --force does the same without mounting.",
 		Flags: []cli.Flag{
 			dataDirFlag(),
 			engineFlag("store databases created without an extension (mkdir MOUNTPOINT/db) with engine `NAME`: couch or pebble"),
@@ -34,7 +42,7 @@ func mountCommand() *cli.Command {
 			boolFlag("allow-other", "let other users use the mount (needs user_allow_other in /etc/fuse.conf unless root)"),
 			boolFlag("debug", "also log every save and every FUSE request"),
 			boolFlag("daemon", "run in the background, logging to DIR/couchfs.log; return once the mount is ready"),
-			boolFlag("recover", "lazily unmount a stale mount left at MOUNTPOINT by a crash, then mount"),
+			boolFlag("recover", "abort and detach a dead or hung mount left at MOUNTPOINT by a crash, then mount"),
 		},
 		Action: mountAction,
 	}
@@ -49,10 +57,17 @@ func mountAction(c *cli.Context) error {
 		return daemonize(c, mp)
 	}
 	log := logger(c)
-	if err := checkMountpoint(mp, c.Bool("recover")); err != nil {
+	recovered, err := checkMountpoint(log, mp, c.Bool("recover"))
+	if err != nil {
 		return err
 	}
 	srv, dir, closeAll, err := openServer(c, c.String("engine"), c.Bool("read-only"))
+	for deadline := time.Now().Add(lockWait); recovered && errors.Is(err, dbcore.ErrLocked) && time.Now().Before(deadline); {
+		// The couchfs whose connection was just aborted is still exiting
+		// and holds the data directory until it has.
+		time.Sleep(50 * time.Millisecond)
+		srv, dir, closeAll, err = openServer(c, c.String("engine"), c.Bool("read-only"))
+	}
 	if err != nil {
 		return err
 	}
@@ -96,29 +111,48 @@ func mountAction(c *cli.Context) error {
 	return nil
 }
 
-// checkMountpoint verifies MOUNTPOINT is a usable directory. A stale mount
-// (its server died: ENOTCONN) is unmounted lazily with recover, else
-// reported with the way out.
-func checkMountpoint(mp string, recover bool) error {
-	st, err := os.Stat(mp)
-	if errors.Is(err, syscall.ENOTCONN) {
-		if !recover {
-			return fmt.Errorf("%s is a stale mount (transport endpoint is not connected): "+
-				"a previous couchfs exited without unmounting it. Run again with --recover "+
-				"to unmount it lazily and mount, or run `umount -l %s` yourself", mp, mp)
-		}
-		if err := couchfs.LazyUnmount(mp); err != nil {
-			return fmt.Errorf("--recover: %w", err)
-		}
-		st, err = os.Stat(mp)
-	}
+// lockWait bounds how long a recovering mount waits for the couchfs it
+// recovered from to exit and release the data directory.
+const lockWait = 10 * time.Second
+
+// checkMountpoint verifies MOUNTPOINT is a usable directory. A FUSE mount
+// left there by a couchfs that died (ENOTCONN) or hangs is recovered with
+// recover (recovered is then true), else reported with the way out. It
+// never stats a mount before knowing it answers: that would wait forever
+// on a hung one.
+func checkMountpoint(log *slog.Logger, mp string, recover bool) (recovered bool, err error) {
+	abs, err := filepath.Abs(mp)
 	if err != nil {
-		return fmt.Errorf("mountpoint: %w", err)
+		return false, fmt.Errorf("mountpoint: %w", err)
+	}
+	state, ent, err := probeMount(abs)
+	if err != nil {
+		return false, fmt.Errorf("mountpoint: %w", err)
+	}
+	switch {
+	case state == dead && !recover:
+		return false, fmt.Errorf("%s is a stale mount (transport endpoint is not connected): "+
+			"a previous couchfs exited without unmounting it. Run again with --recover "+
+			"to detach it and mount, or run `couchfs unmount --force %s` first", mp, mp)
+	case state == hung && !recover:
+		return false, fmt.Errorf("%s does not answer: the couchfs serving it hangs or was killed while "+
+			"stuck in the kernel, and programs using the mount wait for it. Run again with --recover "+
+			"to abort its FUSE connection, detach it and mount, or run `couchfs unmount --force %s` first", mp, mp)
+	case state == dead || state == hung:
+		log.Warn("recovering the mount left by a previous couchfs", "mountpoint", abs, "state", state.String(), "device", ent.dev)
+		if err := recoverMount(abs, state, ent); err != nil {
+			return false, fmt.Errorf("--recover: %w", err)
+		}
+		recovered = true
+	}
+	st, err := os.Stat(mp)
+	if err != nil {
+		return recovered, fmt.Errorf("mountpoint: %w", err)
 	}
 	if !st.IsDir() {
-		return fmt.Errorf("mountpoint %s is not a directory", mp)
+		return recovered, fmt.Errorf("mountpoint %s is not a directory", mp)
 	}
-	return nil
+	return recovered, nil
 }
 
 func unmountCommand() *cli.Command {
@@ -130,16 +164,25 @@ func unmountCommand() *cli.Command {
 			"users than root). The couchfs process serving it then finishes pending\n" +
 			"saves, closes every database and exits. If files are still open the\n" +
 			"unmount fails with \"busy\"; --lazy detaches it now and lets it finish when\n" +
-			"the last file is closed.",
+			"the last file is closed.\n\n" +
+			"If the couchfs serving MOUNTPOINT died or hangs (programs using the mount\n" +
+			"wait forever, and umount -l does not release them), --force aborts the\n" +
+			"mount's FUSE connection through /sys/fs/fuse/connections, which fails\n" +
+			"every request in flight, then detaches it. Saves in flight may or may not\n" +
+			"have been stored; nothing acknowledged is lost.",
 		Flags: []cli.Flag{
 			boolFlag("lazy", "detach now even if files are open (umount -l)"),
+			boolFlag("force", "abort the FUSE connection of a dead or hung couchfs, then detach"),
 		},
 		Action: func(c *cli.Context) error {
 			mp, err := oneArg(c, "MOUNTPOINT")
 			if err != nil {
 				return err
 			}
-			if c.Bool("lazy") {
+			switch {
+			case c.Bool("force"):
+				return forceUnmount(c, mp)
+			case c.Bool("lazy"):
 				return couchfs.LazyUnmount(mp)
 			}
 			return unmount(mp)
