@@ -42,6 +42,11 @@ var (
 	ErrReadOnly = errors.New("read-only")
 	// ErrClosed: the server or handle is closed.
 	ErrClosed = errors.New("closed")
+	// ErrUnavailable: the database is being reopened after a storage
+	// failure, or its reopen failed (the next write retries it). The
+	// message names the failure; its errno is not passed on, since a read
+	// that finds the database unavailable did not itself run out of space.
+	ErrUnavailable = errors.New("database unavailable after a storage failure")
 	// ErrInvalidArgument: a bad _revs_limit, _security or _purge value, or
 	// another malformed request.
 	ErrInvalidArgument = errors.New("invalid argument")

@@ -97,7 +97,7 @@ func TestCommitFailure(t *testing.T) {
 		_, err = tryUpdate(db, &dbcore.Doc{ID: "c"}, dbcore.UpdateOptions{})
 		wantErr(t, "UpdateDocs with a failing commit and reopen", err, errInjected)
 		_, err = db.Get("b")
-		wantErr(t, "Get of an unavailable database", err, errInjected)
+		wantErr(t, "Get of an unavailable database", err, dbcore.ErrUnavailable)
 		rd := update(t, db, "d", "", `{}`)
 		if d := mustGet(t, db, "d"); d.Rev != rd {
 			t.Errorf("d = %s after the retried reopen", d.Rev)

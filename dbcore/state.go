@@ -49,6 +49,8 @@ type dbState struct {
 	reopening  chan reopenResult
 	needReopen bool
 	cause      error
+	lastReopen time.Time
+	kick       chan struct{} // a reader found the database unavailable
 
 	// changed is closed (and replaced) after every commit: WaitForChange.
 	chmu    sync.Mutex
@@ -69,6 +71,7 @@ func newDBState(s *Server, name string, e engines.Engine, path string, edb engin
 		reqs:    make(chan request, maxGroup),
 		done:    make(chan struct{}),
 		changed: make(chan struct{}),
+		kick:    make(chan struct{}, 1),
 	}
 	st.gcond = sync.NewCond(&st.gmu)
 	go st.run()
@@ -80,6 +83,13 @@ func (st *dbState) enter() (engines.DB, error) {
 	st.gmu.Lock()
 	defer st.gmu.Unlock()
 	if st.edb == nil {
+		// A database waiting to be reopened after a storage failure is
+		// reopened on behalf of readers too: through the filesystem every
+		// save reads first, so waiting for a write would wait forever.
+		select {
+		case st.kick <- struct{}{}:
+		default:
+		}
 		return nil, st.gone
 	}
 	st.readers++
@@ -203,6 +213,19 @@ func (st *dbState) changedCh() <-chan struct{} {
 // until the disk recovers; the updater must not hang its writers meanwhile.
 const reopenWait = 2 * time.Second
 
+// readerRetry is how often readers alone may make the updater retry a
+// failed reopen; a failing disk must not be hammered by every stat.
+const readerRetry = 500 * time.Millisecond
+
+// kicked retries a failed reopen for a reader that found the database
+// unavailable, at most every readerRetry, without waiting for the result.
+// Updater only.
+func (st *dbState) kicked() {
+	if st.needReopen && st.reopening == nil && time.Since(st.lastReopen) >= readerRetry {
+		st.startReopen(nil)
+	}
+}
+
 // reopenResult is what a background reopen produced.
 type reopenResult struct {
 	edb engines.DB
@@ -217,7 +240,7 @@ func (st *dbState) recover(cause error) {
 	st.srv.log.Error("storage failure; reopening database", "db", st.name, "err", cause)
 	st.cancelCompaction()
 	st.cause = cause
-	old := st.detach(fmt.Errorf("database %s is being reopened after a storage failure: %w", st.name, cause))
+	old := st.detach(fmt.Errorf("%w: database %s is being reopened (%v)", ErrUnavailable, st.name, cause))
 	st.startReopen(old)
 	st.awaitReopen(reopenWait)
 }
@@ -226,6 +249,7 @@ func (st *dbState) recover(cause error) {
 // goroutine of its own; the updater picks the result up from st.reopening.
 // Updater only.
 func (st *dbState) startReopen(old engines.DB) {
+	st.lastReopen = time.Now()
 	ch := make(chan reopenResult, 1)
 	st.reopening = ch
 	go func() {
@@ -265,7 +289,7 @@ func (st *dbState) reopened(r reopenResult) {
 		st.needReopen = true
 		st.srv.log.Error("reopen failed", "db", st.name, "err", r.err)
 		st.gmu.Lock()
-		st.gone = fmt.Errorf("database %s is unavailable after a storage failure (%v); the next write retries: %w", st.name, st.cause, r.err)
+		st.gone = fmt.Errorf("%w: database %s (%v); reopening failed, the next access retries: %v", ErrUnavailable, st.name, st.cause, r.err)
 		st.gmu.Unlock()
 		return
 	}
@@ -279,8 +303,8 @@ func (st *dbState) reopened(r reopenResult) {
 func (st *dbState) writer() (engines.DB, error) {
 	if st.needReopen && st.reopening == nil {
 		st.startReopen(nil)
-		st.awaitReopen(reopenWait)
 	}
+	st.awaitReopen(reopenWait) // a reopen in flight may be about to succeed
 	st.gmu.Lock()
 	defer st.gmu.Unlock()
 	if st.edb == nil {

@@ -108,6 +108,8 @@ func (st *dbState) run() {
 			st.finishCompaction()
 		case r := <-st.reopening:
 			st.reopened(r)
+		case <-st.kick:
+			st.kicked()
 		}
 	}
 }

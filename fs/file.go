@@ -411,7 +411,20 @@ func (n *fileNode) save(data []byte, base string, pid uint32) (string, syscall.E
 	file := n.ns.ns.prefix() + name
 	if err != nil {
 		n.m.park(n.ns.db, file, data, err)
-		return "", toErrno(err)
+		errno := toErrno(err)
+		if pending && (errno == syscall.EIO || errno == syscall.ENOSPC) {
+			// A storage failure leaves the create's outcome unknown: the
+			// engine may hold it once reopened. Stop answering for the name
+			// from this mount, so the next lookup asks dbcore.
+			n.ns.mu.Lock()
+			if n.ns.files[name] == n {
+				delete(n.ns.files, name)
+				n.ForgetPersistent()
+			}
+			n.ns.mu.Unlock()
+			n.m.inv.queueEntry(n)
+		}
+		return "", errno
 	}
 	if note != "" {
 		n.m.log.Info(note, "db", n.ns.db, "file", file)

@@ -19,13 +19,27 @@ func (quietLogger) Errorf(string, ...any) {}
 // that into an error and the engine into read-only mode instead of exiting
 // the process.
 func (quietLogger) Fatalf(format string, args ...any) {
-	panic(fatalError{msg: fmt.Sprintf(format, args...)})
+	f := fatalError{msg: fmt.Sprintf(format, args...)}
+	for _, a := range args {
+		if err, ok := a.(error); ok {
+			f.err = err // keeps ENOSPC and friends visible to errors.Is
+		}
+	}
+	panic(f)
 }
 
-// fatalError is what quietLogger.Fatalf panics with.
-type fatalError struct{ msg string }
+// fatalError is what quietLogger.Fatalf panics with: Pebble's message and
+// the error it formatted, if any.
+type fatalError struct {
+	msg string
+	err error
+}
 
 func (e fatalError) Error() string { return e.msg }
+
+// Unwrap returns the error Pebble reported, so the cause (a full disk, a
+// failed sync) survives the conversion.
+func (e fatalError) Unwrap() error { return e.err }
 
 // commitBatch commits b, converting Pebble's fatal commit failure (a failed
 // WAL write or sync) into an error.
