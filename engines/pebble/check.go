@@ -52,12 +52,12 @@ func check(snap *pebble.Snapshot) error {
 		if di.UpdateSeq > st.UpdateSeq {
 			return corrupt("doc %q: update seq %d above the database's %d", di.ID, di.UpdateSeq, st.UpdateSeq)
 		}
-		id, ok, err := getCopy(snap, seqKey(di.UpdateSeq))
+		entry, ok, err := getCopy(snap, seqKey(di.UpdateSeq))
 		if err != nil {
 			return err
 		}
-		if !ok || string(id) != di.ID {
-			return corrupt("doc %q: changes entry %d names %q", di.ID, di.UpdateSeq, id)
+		if !ok || !bytes.Equal(entry, v) {
+			return corrupt("doc %q: changes entry %d does not hold its doc info", di.ID, di.UpdateSeq)
 		}
 		if di.Deleted {
 			dels++
@@ -76,19 +76,12 @@ func check(snap *pebble.Snapshot) error {
 		if !ok {
 			return corrupt("malformed changes key %x", k)
 		}
-		enc, ok, err := getCopy(snap, docKey(string(v)))
+		di, err := engines.DecodeDocInfo(v)
 		if err != nil {
-			return err
-		}
-		if !ok {
-			return corrupt("changes entry %d names missing doc %q", seq, v)
-		}
-		di, err := engines.DecodeDocInfo(enc)
-		if err != nil {
-			return err
+			return corrupt("changes entry %d: %v", seq, err)
 		}
 		if di.UpdateSeq != seq {
-			return corrupt("changes entry %d names doc %q at seq %d", seq, v, di.UpdateSeq)
+			return corrupt("changes entry %d holds doc %q at seq %d", seq, di.ID, di.UpdateSeq)
 		}
 		nseq++
 		return nil

@@ -277,7 +277,7 @@ func (c *compaction) putDoc(w *writer, snap *pebble.Snapshot, di, old *engines.D
 		}
 	}
 	w.set(docKey(di.ID), engines.AppendDocInfo(nil, di))
-	w.set(seqKey(di.UpdateSeq), []byte(di.ID))
+	w.set(seqKey(di.UpdateSeq), engines.AppendDocInfo(nil, di))
 	for _, p := range leaves {
 		if slices.Contains(oldLeaves, p) {
 			continue

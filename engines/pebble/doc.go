@@ -7,7 +7,7 @@
 //
 // The directory holds a GENERATION file naming the live generation N and
 // the Pebble database gen-N/. One key space with one-byte prefixes keeps
-// doc infos by ID, the changes index (update sequence → ID), local docs,
+// doc infos by ID, the changes index (update sequence → doc info), local docs,
 // bodies by pointer (a counter), purge infos by purge sequence and by UUID,
 // and one state record (sequences, counters, sizes, limits, security, UUID,
 // next body pointer) that is rewritten in the same batch as every change.

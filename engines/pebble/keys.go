@@ -11,7 +11,7 @@ const (
 	prefixLocal     byte = 'l' // local document ID → engines.AppendLocalDoc
 	prefixState     byte = 'm' // the single state record
 	prefixPurge     byte = 'p' // purge sequence (be64) → engines.AppendPurgeInfo
-	prefixSeq       byte = 's' // update sequence (be64) → document ID
+	prefixSeq       byte = 's' // update sequence (be64) → engines.AppendDocInfo, a copy of the doc key's value, so the changes feed needs no lookups
 	prefixPurgeUUID byte = 'u' // purge request UUID → purge sequence (be64)
 )
 

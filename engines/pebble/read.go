@@ -205,23 +205,11 @@ func foldChanges(r pebble.Reader, since uint64, fn func(*engines.DocInfo) error)
 		return fmt.Errorf("pebble: %w", wrapReadErr(err))
 	}
 	defer it.Close()
-	docs, err := newProber(r, prefixDoc)
-	if err != nil {
-		return err
-	}
-	defer docs.close()
 	return iterate(it, false, func(k, v []byte) error {
 		seq, _ := keyUint(k)
-		enc, ok, err := docs.get(docKey(string(v)))
+		di, err := engines.DecodeDocInfo(v)
 		if err != nil {
-			return err
-		}
-		if !ok {
-			return fmt.Errorf("pebble: changes entry %d names missing doc %q: %w", seq, v, engines.ErrCorrupt)
-		}
-		di, err := engines.DecodeDocInfo(enc)
-		if err != nil {
-			return fmt.Errorf("pebble: doc %q: %w", v, err)
+			return fmt.Errorf("pebble: changes entry %d: %w", seq, err)
 		}
 		return fn(di)
 	})

@@ -123,9 +123,7 @@ func (d *db) WriteDocInfos(pairs []engines.DocInfoPair, locals []engines.LocalDo
 		}
 		buf = engines.AppendDocInfo(buf[:0], p.New)
 		_ = b.Set(k, buf, nil)
-		if p.Old == nil || p.New.UpdateSeq != p.Old.UpdateSeq {
-			newSeqs = append(newSeqs, i)
-		}
+		newSeqs = append(newSeqs, i)
 		if p.New.Deleted {
 			next.DelDocCount++
 		} else {
@@ -151,19 +149,26 @@ func (d *db) WriteDocInfos(pairs []engines.DocInfoPair, locals []engines.LocalDo
 	}
 	// Old changes entries go before new ones, so a sequence freed by one
 	// pair may be taken by another in the same batch.
-	for _, p := range pairs {
+	for i, p := range pairs {
 		if p.Old != nil && (p.New == nil || p.New.UpdateSeq != p.Old.UpdateSeq) {
 			k := seqKey(p.Old.UpdateSeq)
 			_ = b.Delete(k, nil)
-			undo = append(undo, undoEntry{key: k, value: []byte(p.Old.ID), present: true})
+			undo = append(undo, undoEntry{key: k, value: stored[i], present: true})
 		}
 	}
 	slices.SortFunc(newSeqs, func(a, c int) int { return cmp.Compare(pairs[a].New.UpdateSeq, pairs[c].New.UpdateSeq) })
+	// A changes entry holds the whole doc info, so the changes feed is one
+	// scan with no lookup per document.
 	for _, i := range newSeqs {
-		nu := pairs[i].New
-		k := seqKey(nu.UpdateSeq)
-		_ = b.Set(k, []byte(nu.ID), nil)
-		undo = append(undo, undoEntry{key: k})
+		p := pairs[i]
+		k := seqKey(p.New.UpdateSeq)
+		buf = engines.AppendDocInfo(buf[:0], p.New)
+		_ = b.Set(k, buf, nil)
+		if p.Old != nil && p.Old.UpdateSeq == p.New.UpdateSeq {
+			undo = append(undo, undoEntry{key: k, value: stored[i], present: true})
+		} else {
+			undo = append(undo, undoEntry{key: k})
+		}
 	}
 	for i, p := range purges {
 		_ = b.Set(uuidPriors[i].key, binary.BigEndian.AppendUint64(nil, p.Seq), nil)
