@@ -177,11 +177,10 @@ func (db *DB) Changes(since uint64, limit int, fn func(Change) error) error {
 	}
 	defer db.st.leave()
 	n := 0
-	var fnErr error
+	var v visitor
 	err = edb.FoldChanges(since, func(di *engines.DocInfo) error {
-		if err := fn(changeOf(di)); err != nil {
-			fnErr = err
-			return engines.ErrStopFold
+		if err := v.call(fn(changeOf(di))); err != nil {
+			return err
 		}
 		n++
 		if limit > 0 && n >= limit {
@@ -189,13 +188,7 @@ func (db *DB) Changes(since uint64, limit int, fn func(Change) error) error {
 		}
 		return nil
 	})
-	if fnErr != nil {
-		return fnErr
-	}
-	if err != nil {
-		return storageErr(db.st.name, "changes", err)
-	}
-	return nil
+	return v.result(db.st.name, "changes", err)
 }
 
 func changeOf(di *engines.DocInfo) Change {
@@ -248,7 +241,7 @@ func (db *DB) AllDocs(opts engines.FoldOptions, fn func(DocRow) error) error {
 		return err
 	}
 	defer db.st.leave()
-	var fnErr error
+	var v visitor
 	err = edb.FoldDocs(opts, func(di *engines.DocInfo) error {
 		if di.Deleted {
 			return nil
@@ -258,19 +251,9 @@ func (db *DB) AllDocs(opts engines.FoldOptions, fn func(DocRow) error) error {
 		if w.Value != nil {
 			row.Size = int(w.Value.Size)
 		}
-		if err := fn(row); err != nil {
-			fnErr = err
-			return engines.ErrStopFold
-		}
-		return nil
+		return v.call(fn(row))
 	})
-	if fnErr != nil {
-		return fnErr
-	}
-	if err != nil {
-		return storageErr(db.st.name, "list", err)
-	}
-	return nil
+	return v.result(db.st.name, "list", err)
 }
 
 // LocalDocs calls fn for every local document in id order within opts.
@@ -280,23 +263,38 @@ func (db *DB) LocalDocs(opts engines.FoldOptions, fn func(DocRow) error) error {
 		return err
 	}
 	defer db.st.leave()
-	var fnErr error
+	var v visitor
 	err = edb.FoldLocalDocs(opts, func(ld *engines.LocalDoc) error {
 		if ld.Deleted {
 			return nil
 		}
 		d := Doc{ID: ld.ID, Rev: localRev(ld.Rev), Body: ld.Body}
-		if err := fn(DocRow{ID: ld.ID, Rev: d.Rev, Size: d.Size()}); err != nil {
-			fnErr = err
-			return engines.ErrStopFold
-		}
-		return nil
+		return v.call(fn(DocRow{ID: ld.ID, Rev: d.Rev, Size: d.Size()}))
 	})
-	if fnErr != nil {
-		return fnErr
+	return v.result(db.st.name, "list", err)
+}
+
+// visitor carries a fold callback's error out of an engine fold: the
+// caller's error stops the fold and is returned as it is, while an error of
+// the engine itself is wrapped as a storage error.
+type visitor struct{ err error }
+
+// call stops the fold on err and remembers it.
+func (v *visitor) call(err error) error {
+	if err != nil {
+		v.err = err
+		return engines.ErrStopFold
+	}
+	return nil
+}
+
+// result is the fold's outcome given the engine's error.
+func (v *visitor) result(db, op string, err error) error {
+	if v.err != nil {
+		return v.err
 	}
 	if err != nil {
-		return storageErr(db.st.name, "list", err)
+		return storageErr(db, op, err)
 	}
 	return nil
 }
