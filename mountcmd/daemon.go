@@ -70,8 +70,9 @@ func daemonize(c *cli.Context, mp string) error {
 	select {
 	case s := <-line:
 		if s == "ready" {
+			pid := cmd.Process.Pid // Release sets it to -1
 			_ = cmd.Process.Release()
-			fmt.Fprintf(c.App.Writer, "couchfs: mounted %s (pid %d, log %s)\n", mp, cmd.Process.Pid, logPath)
+			fmt.Fprintf(c.App.Writer, "couchfs: mounted %s (pid %d, log %s)\n", mp, pid, logPath)
 			return nil
 		}
 		_ = cmd.Wait()
