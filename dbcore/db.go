@@ -80,12 +80,11 @@ func (db *DB) Get(id string) (*Doc, error) {
 		}
 		return &Doc{ID: id, Rev: localRev(lds[0].Rev), Body: lds[0].Body}, nil
 	}
-	infos, err := edb.OpenDocs([]string{id})
+	di, err := db.openDoc(edb, id)
 	if err != nil {
-		return nil, storageErr(db.st.name, "read", err)
+		return nil, err
 	}
-	di := infos[0]
-	if di == nil || di.Deleted {
+	if di.Deleted {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
 	return db.winnerDoc(edb, di)
@@ -131,14 +130,11 @@ func (db *DB) GetRev(id, rev string) (*Doc, error) {
 		return nil, err
 	}
 	defer db.st.leave()
-	infos, err := edb.OpenDocs([]string{id})
+	di, err := db.openDoc(edb, id)
 	if err != nil {
-		return nil, storageErr(db.st.name, "read", err)
+		return nil, err
 	}
-	if infos[0] == nil {
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
-	}
-	node, _, ok := revtree.Find(infos[0].RevTree, r)
+	node, _, ok := revtree.Find(di.RevTree, r)
 	if !ok || node.Value == nil {
 		return nil, fmt.Errorf("%w: %s revision %s", ErrNotFound, id, rev)
 	}
@@ -157,6 +153,12 @@ func (db *DB) DocInfo(id string) (*engines.DocInfo, error) {
 		return nil, err
 	}
 	defer db.st.leave()
+	return db.openDoc(edb, id)
+}
+
+// openDoc reads one document's doc info, deleted or not, failing with
+// ErrNotFound when the engine has none.
+func (db *DB) openDoc(edb engines.DB, id string) (*engines.DocInfo, error) {
 	infos, err := edb.OpenDocs([]string{id})
 	if err != nil {
 		return nil, storageErr(db.st.name, "read", err)
