@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"errors"
+	"strings"
 	"syscall"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
@@ -66,10 +67,12 @@ func (c *changesDir) OpendirHandle(ctx context.Context, flags uint32) (gofs.File
 	}), 0, 0
 }
 
+// pager lists the feed from the start, pageSize changes per database call,
+// each call resuming after the last seq listed.
 func (c *changesDir) pager() pager {
 	var since uint64
 	done := false
-	return func(ctx context.Context) ([]dirEnt, syscall.Errno) {
+	return func(ctx context.Context) (*dirBatch, syscall.Errno) {
 		if done {
 			return nil, 0
 		}
@@ -77,7 +80,7 @@ func (c *changesDir) pager() pager {
 		if err != nil {
 			return nil, toErrno(err)
 		}
-		var rows []dbcore.Change
+		rows := make([]dbcore.Change, 0, pageSize)
 		err = db.Changes(since, pageSize, func(ch dbcore.Change) error {
 			rows = append(rows, ch)
 			if len(rows) >= pageSize {
@@ -92,23 +95,45 @@ func (c *changesDir) pager() pager {
 		if len(rows) < pageSize {
 			done = true
 		}
-		ents := make([]dirEnt, 0, len(rows))
-		for _, ch := range rows {
-			since = ch.Seq
-			name := ChangeName(ch.Seq, ch.ID)
-			if checkName(name) != nil {
-				// Too long a name to show: the document's own file may
-				// still fit (docs/semantics.md, "Names").
-				continue
-			}
-			data := ch.JSON()
-			ents = append(ents, dirEnt{name: name, mode: syscall.S_IFREG,
-				lookup: func(ctx context.Context, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-					return roInode(ctx, c.m, &c.Inode, name, data, c.m.start, out), 0
-				}})
+		if len(rows) > 0 {
+			since = rows[len(rows)-1].Seq
 		}
-		return ents, 0
+		return c.batch(rows), 0
 	}
+}
+
+// batch turns change rows into entries. The names share one string, and a
+// row's JSON is rendered only when READDIRPLUS asks for its inode: plain ls
+// needs neither.
+func (c *changesDir) batch(rows []dbcore.Change) *dirBatch {
+	buf := make([]byte, 0, len(rows)*48)
+	ends := make([]int, 0, len(rows))
+	kept := rows[:0]
+	for _, ch := range rows {
+		start := len(buf)
+		buf = appendChangeName(buf, ch.Seq, ch.ID)
+		if len(buf)-start > maxNameLen {
+			// Too long a name to show: the document's own file may
+			// still fit (docs/semantics.md, "Names").
+			buf = buf[:start]
+			continue
+		}
+		kept = append(kept, ch)
+		ends = append(ends, len(buf))
+	}
+	names := string(buf)
+	ents := make([]dirEnt, len(kept))
+	start := 0
+	for i, end := range ends {
+		ents[i] = dirEnt{name: names[start:end], mode: syscall.S_IFREG}
+		start = end
+	}
+	return &dirBatch{ents: ents, lookup: func(ctx context.Context, i int, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+		// A name of its own: the inode may outlive the batch, which
+		// should not keep the other names alive.
+		name := strings.Clone(ents[i].name)
+		return roInode(ctx, c.m, &c.Inode, name, kept[i].JSON(), c.m.start, out), 0
+	}}
 }
 
 // Create: the feed is read-only.

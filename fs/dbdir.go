@@ -250,15 +250,16 @@ func (d *dbDir) mountOnlyEntries(ctx context.Context) ([]dirEnt, syscall.Errno) 
 }
 
 // pageSize is how many documents one listing batch reads.
-const pageSize = 1000
+const pageSize = 1024
 
 // errPageFull ends a fold once a batch is full.
 var errPageFull = errors.New("page full")
 
-// docPager lists the directory's documents a page at a time.
+// docPager lists the directory's documents a page at a time, each database
+// call resuming after the last id listed.
 func (d *dbDir) docPager() pager {
 	cursor, started, done := "", false, false
-	return func(ctx context.Context) ([]dirEnt, syscall.Errno) {
+	return func(ctx context.Context) (*dirBatch, syscall.Errno) {
 		if done {
 			return nil, 0
 		}
@@ -270,7 +271,7 @@ func (d *dbDir) docPager() pager {
 			opts.Start, opts.HasStart = cursor, true
 		}
 		stamp := d.m.now()
-		var rows []dbcore.DocRow
+		rows := make([]dbcore.DocRow, 0, pageSize)
 		collect := func(r dbcore.DocRow) error {
 			if started && r.ID == cursor {
 				return nil
@@ -300,50 +301,65 @@ func (d *dbDir) docPager() pager {
 		if len(rows) > 0 {
 			cursor, started = rows[len(rows)-1].ID, true
 		}
-		return d.rowEntries(rows, stamp), 0
+		return d.rowBatch(rows, stamp), 0
 	}
 }
 
-// rowEntries turns listed documents, read at mount clock stamp, into
-// directory entries. The kernel asks for an entry's attributes (ls -l,
-// READDIRPLUS) some time after the batch was read; if the database changed
-// since, the row may be out of date and the entry is looked up afresh.
-func (d *dbDir) rowEntries(rows []dbcore.DocRow, stamp uint64) []dirEnt {
-	ents := make([]dirEnt, 0, len(rows))
+// rowBatch turns listed documents, read at mount clock stamp, into
+// directory entries whose names share one string. The kernel asks for an
+// entry's attributes (ls -l, READDIRPLUS) some time after the batch was
+// read; if the database changed since, the row may be out of date and the
+// entry is looked up afresh.
+func (d *dbDir) rowBatch(rows []dbcore.DocRow, stamp uint64) *dirBatch {
 	prefix := d.ns.ns.prefix()
+	buf := make([]byte, 0, len(rows)*32)
+	ends := make([]int, 0, len(rows))
+	kept := rows[:0]
 	d.ns.mu.Lock()
-	defer d.ns.mu.Unlock()
 	for _, r := range rows {
 		if r.Deleted {
 			continue
 		}
 		rel, ok := strings.CutPrefix(r.ID, prefix)
-		id := r.ID
 		if !ok && d.ns.ns == nsLocal {
 			// A local-docs fold may name them without the prefix.
-			rel, id, ok = r.ID, prefix+r.ID, true
+			rel, r.ID, ok = r.ID, prefix+r.ID, true
 		}
 		if !ok || (d.ns.ns == nsDocs && strings.HasPrefix(rel, "_")) {
 			continue
 		}
-		if d.ns.detached[id] != nil {
+		if len(d.ns.detached) > 0 && d.ns.detached[r.ID] != nil {
 			continue
 		}
-		name, err := docFileName(rel)
-		if err != nil || d.ns.files[name] != nil {
-			// Too long a name to show: reachable through dbcore only.
+		start := len(buf)
+		buf = appendName(buf, rel)
+		if len(buf)-start > maxNameLen || d.ns.files[string(buf[start:])] != nil {
+			// Too long a name to show (reachable through dbcore only),
+			// or a name this mount shows as its own file.
+			buf = buf[:start]
 			continue
 		}
-		rev, size := r.Rev, r.Size
-		ents = append(ents, dirEnt{name: name, mode: syscall.S_IFREG,
-			lookup: func(ctx context.Context, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-				if d.ns.changedSince(stamp) {
-					return d.Lookup(ctx, name, out)
-				}
-				return d.docInode(ctx, name, id, rev, size, stamp, out), 0
-			}})
+		kept = append(kept, r)
+		ends = append(ends, len(buf))
 	}
-	return ents
+	d.ns.mu.Unlock()
+	names := string(buf)
+	ents := make([]dirEnt, len(kept))
+	start := 0
+	for i, end := range ends {
+		ents[i] = dirEnt{name: names[start:end], mode: syscall.S_IFREG}
+		start = end
+	}
+	return &dirBatch{ents: ents, lookup: func(ctx context.Context, i int, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+		// A name of its own: the inode may outlive the batch, which
+		// should not keep the other names alive.
+		name := strings.Clone(ents[i].name)
+		if d.ns.changedSince(stamp) {
+			return d.Lookup(ctx, name, out)
+		}
+		r := &kept[i]
+		return d.docInode(ctx, name, r.ID, r.Rev, r.Size, stamp, out), 0
+	}}
 }
 
 // Create makes a new file: a document that exists only in this mount until

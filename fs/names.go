@@ -80,20 +80,22 @@ const upperHex = "0123456789ABCDEF"
 // _design/ or _local/ prefix, is id: the escaped id followed by ".json".
 // It is a pure function; any goroutine may call it.
 func EncodeName(id string) string {
-	var b strings.Builder
-	b.Grow(len(id) + len(docSuffix) + 4)
+	var buf [128]byte // on the stack: the string is the one allocation
+	return string(appendName(buf[:0], id))
+}
+
+// appendName appends EncodeName(id) to b: listings build a whole batch of
+// names in one buffer.
+func appendName(b []byte, id string) []byte {
 	for i := 0; i < len(id); i++ {
 		c := id[i]
 		if needsEscape(c, i) {
-			b.WriteByte('%')
-			b.WriteByte(upperHex[c>>4])
-			b.WriteByte(upperHex[c&0xF])
+			b = append(b, '%', upperHex[c>>4], upperHex[c&0xF])
 			continue
 		}
-		b.WriteByte(c)
+		b = append(b, c)
 	}
-	b.WriteString(docSuffix)
-	return b.String()
+	return append(b, docSuffix...)
 }
 
 // DecodeName returns the id (without namespace prefix) of the document file
@@ -152,7 +154,23 @@ func hexByte(hi, lo byte) (byte, bool) {
 // digits so that a plain `ls` sorts entries in seq order, a dash, then the
 // encoded id. A pure function.
 func ChangeName(seq uint64, id string) string {
-	return fmt.Sprintf("%012d-%s", seq, EncodeName(id))
+	var buf [128]byte // on the stack: the string is the one allocation
+	return string(appendChangeName(buf[:0], seq, id))
+}
+
+// changeSeqDigits is the width seqs are zero-padded to in ChangeName.
+const changeSeqDigits = 12
+
+// appendChangeName appends ChangeName(seq, id) to b.
+func appendChangeName(b []byte, seq uint64, id string) []byte {
+	var digits [20]byte
+	d := strconv.AppendUint(digits[:0], seq, 10)
+	for n := len(d); n < changeSeqDigits; n++ {
+		b = append(b, '0')
+	}
+	b = append(b, d...)
+	b = append(b, '-')
+	return appendName(b, id)
 }
 
 // ParseChangeName reverses ChangeName. It reports false for any name
