@@ -43,9 +43,12 @@ var (
 	// ErrClosed: the server or handle is closed.
 	ErrClosed = errors.New("closed")
 	// ErrUnavailable: the database is being reopened after a storage
-	// failure, or its reopen failed (the next write retries it). The
-	// message names the failure; its errno is not passed on, since a read
-	// that finds the database unavailable did not itself run out of space.
+	// failure, or its reopen failed (the next write retries it). Writes
+	// fail with it until the reopen succeeds, wrapping the failure's errno
+	// (ENOSPC for a full disk) since they meet the failure themselves.
+	// Reads meanwhile go to a read-only stand-in where the engine has one
+	// (engines.ReadOnlyOpener); without one they fail with it too, without
+	// the errno: a read did not itself run out of space.
 	ErrUnavailable = errors.New("database unavailable after a storage failure")
 	// ErrInvalidArgument: a bad _revs_limit, _security or _purge value, or
 	// another malformed request.

@@ -34,7 +34,7 @@ func (db *DB) SetSecurity(data []byte) error {
 			return storageErr(db.st.name, "set security", err)
 		}
 		if err := edb.SetSecurity(obj); err != nil {
-			return storageErr(db.st.name, "set security", err)
+			return db.st.setterFailed("set security", err)
 		}
 		db.st.committed()
 		return nil
@@ -93,7 +93,7 @@ func (db *DB) SetRevsLimit(n uint64) error {
 			return storageErr(db.st.name, "set revs limit", err)
 		}
 		if err := edb.SetRevsLimit(n); err != nil {
-			return storageErr(db.st.name, "set revs limit", err)
+			return db.st.setterFailed("set revs limit", err)
 		}
 		db.st.committed()
 		return nil

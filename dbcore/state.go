@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/couchfs/couchfs/engines"
@@ -25,11 +26,19 @@ type dbState struct {
 	// The engine handle is reached through enter/leave so that shutdown
 	// can wait for in-flight reads before closing it, while reads that
 	// start after shutdown began fail at once instead of blocking.
-	gmu     sync.Mutex
-	gcond   *sync.Cond
-	edb     engines.DB // nil once detached
-	gone    error      // why edb is nil
-	readers int
+	//
+	// After a storage failure edb may be a read-only stand-in
+	// (engines.ReadOnlyOpener) that serves readers while the database is
+	// reopened: writer never hands it to the updater. While the reopen
+	// goroutine runs, it alone changes edb (see reopen).
+	gmu      sync.Mutex
+	gcond    *sync.Cond
+	edb      engines.DB    // what readers use; nil while there is none
+	standIn  bool          // edb is a read-only stand-in
+	gone     error         // why edb is nil or a stand-in
+	swapping chan struct{} // non-nil while the reopen goroutine replaces edb; closed when done
+	final    bool          // shut down: nothing is attached any more
+	readers  int
 
 	// Requests to the updater. sendMu orders sends against close(reqs).
 	sendMu   sync.Mutex
@@ -79,10 +88,35 @@ func newDBState(s *Server, name string, e engines.Engine, path string, edb engin
 }
 
 // enter returns the engine handle for one read; the caller must call leave.
+// While the reopen goroutine is replacing the handle it waits for the next
+// one (at most reopenWait) rather than fail: the swap takes as long as the
+// reads in flight and the opening of a read-only stand-in.
 func (st *dbState) enter() (engines.DB, error) {
 	st.gmu.Lock()
 	defer st.gmu.Unlock()
-	if st.edb == nil {
+	// One swap may follow another (the stand-in attached, then replaced by
+	// the reopened handle) before this goroutine gets the lock back.
+	var timeout <-chan time.Time
+	for st.edb == nil && st.swapping != nil && !st.final {
+		if timeout == nil {
+			t := time.NewTimer(reopenWait)
+			defer t.Stop()
+			timeout = t.C
+		}
+		ch := st.swapping
+		st.gmu.Unlock()
+		expired := false
+		select {
+		case <-ch:
+		case <-timeout:
+			expired = true
+		}
+		st.gmu.Lock()
+		if expired {
+			break
+		}
+	}
+	if st.edb == nil || st.standIn {
 		// A database waiting to be reopened after a storage failure is
 		// reopened on behalf of readers too: through the filesystem every
 		// save reads first, so waiting for a write would wait forever.
@@ -90,6 +124,8 @@ func (st *dbState) enter() (engines.DB, error) {
 		case st.kick <- struct{}{}:
 		default:
 		}
+	}
+	if st.edb == nil {
 		return nil, st.gone
 	}
 	st.readers++
@@ -106,14 +142,18 @@ func (st *dbState) leave() {
 }
 
 // detach takes the engine handle away from readers and returns it: reads
-// that start later fail with gone. It does not wait for the reads in
+// that start later fail with gone, or, with swap, wait for the reopen
+// goroutine to attach a stand-in. It does not wait for the reads in
 // flight (a read's callback may be waiting for the updater); call drain
 // before closing the handle.
-func (st *dbState) detach(gone error) engines.DB {
+func (st *dbState) detach(gone error, swap bool) engines.DB {
 	st.gmu.Lock()
 	defer st.gmu.Unlock()
 	edb := st.edb
-	st.edb, st.gone = nil, gone
+	st.edb, st.standIn, st.gone = nil, false, gone
+	if swap && st.swapping == nil {
+		st.swapping = make(chan struct{})
+	}
 	return edb
 }
 
@@ -126,10 +166,12 @@ func (st *dbState) drain() {
 	}
 }
 
-func (st *dbState) attach(edb engines.DB) {
-	st.gmu.Lock()
-	st.edb, st.gone = edb, nil
-	st.gmu.Unlock()
+// swapped ends a swap: readers waiting in enter go on. gmu is held.
+func (st *dbState) swapped() {
+	if st.swapping != nil {
+		close(st.swapping)
+		st.swapping = nil
+	}
 }
 
 // send queues a request for the updater.
@@ -154,7 +196,10 @@ func (st *dbState) shutdown(gone error) error {
 	}
 	st.sendMu.Unlock()
 	<-st.done
-	edb := st.detach(fmt.Errorf("database %s: %w", st.name, gone))
+	st.gmu.Lock()
+	st.final = true // a reopen goroutine still running closes what it opens
+	st.gmu.Unlock()
+	edb := st.detach(fmt.Errorf("database %s: %w", st.name, gone), false)
 	st.drain()
 	if edb == nil {
 		return nil
@@ -226,48 +271,141 @@ func (st *dbState) kicked() {
 	}
 }
 
-// reopenResult is what a background reopen produced.
+// reopenResult is what a background reopen produced; on success the reopen
+// goroutine has attached the new handle already.
 type reopenResult struct {
-	edb engines.DB
 	err error
 }
 
 // recover replaces the engine handle after a failed commit: the engine may
 // hold writes that are visible but not durable, so the handle is closed
-// and the database reopened from what is on disk. Reads fail meanwhile
-// rather than see the failed writes. Updater only.
+// and the database reopened from what is on disk. Meanwhile readers are
+// served by a read-only stand-in where the engine can open one
+// (engines.ReadOnlyOpener): it shows what is on disk, as the reopen will,
+// and needs no write, so it opens even while the disk refuses every write
+// and the reopen cannot finish. Without one, reads fail until the reopen
+// is done. Writers fail until then either way. Updater only.
 func (st *dbState) recover(cause error) {
 	st.srv.log.Error("storage failure; reopening database", "db", st.name, "err", cause)
 	st.cancelCompaction()
 	st.cause = cause
-	old := st.detach(fmt.Errorf("%w: database %s is being reopened (%v)", ErrUnavailable, st.name, cause))
+	old := st.detach(fmt.Errorf("%w: database %s is being reopened (%v)", ErrUnavailable, st.name, cause), true)
 	st.startReopen(old)
 	st.awaitReopen(reopenWait)
 }
 
-// startReopen closes old (if any) and opens the database again on a
-// goroutine of its own; the updater picks the result up from st.reopening.
-// Updater only.
+// startReopen starts the reopen goroutine, which closes old (if any) and
+// opens the database again; the updater picks the result up from
+// st.reopening. Updater only.
 func (st *dbState) startReopen(old engines.DB) {
 	st.lastReopen = time.Now()
 	ch := make(chan reopenResult, 1)
 	st.reopening = ch
-	go func() {
+	go st.reopen(old, ch)
+}
+
+// reopen is the reopen goroutine. It closes the failed handle once its
+// reads are done, attaches a read-only stand-in if there is no handle,
+// opens the database read-write and swaps it in: the stand-in is taken
+// away, its reads drained and it is closed before the new handle is
+// attached, readers waiting in enter meanwhile. At most one runs (while
+// st.reopening is set), and the updater does not change the handle while
+// it does; it sends its result last. After shutdown (final) it closes
+// whatever it opens.
+func (st *dbState) reopen(old engines.DB, result chan<- reopenResult) {
+	if old != nil {
 		st.drain()
-		if old != nil {
-			if err := old.Close(); err != nil {
-				st.srv.log.Warn("closing failed database", "db", st.name, "err", err)
-			}
+		if err := old.Close(); err != nil {
+			st.srv.log.Warn("closing failed database", "db", st.name, "err", err)
 		}
-		edb, err := st.engine.Open(st.path)
-		ch <- reopenResult{edb, err}
-	}()
+	}
+	st.attachStandIn()
+	edb, err := st.engine.Open(st.path)
+	if err == nil {
+		st.swapIn(edb)
+	}
+	result <- reopenResult{err}
+}
+
+// attachStandIn gives readers a read-only handle when they have none and
+// the engine can open one, and ends the swap recover began. Reopen
+// goroutine only.
+func (st *dbState) attachStandIn() {
+	ro, ok := st.engine.(engines.ReadOnlyOpener)
+	st.gmu.Lock()
+	need := ok && st.edb == nil && !st.final
+	if need && st.swapping == nil {
+		st.swapping = make(chan struct{})
+	}
+	st.gmu.Unlock()
+	var sdb engines.DB
+	if need {
+		var err error
+		if sdb, err = ro.OpenReadOnly(st.path); err != nil {
+			st.srv.log.Warn("opening read-only for readers", "db", st.name, "err", err)
+			sdb = nil
+		}
+	}
+	st.gmu.Lock()
+	if sdb != nil && !st.final {
+		st.edb, st.standIn = sdb, true // gone stays: it is what writers are told
+		sdb = nil
+	}
+	st.swapped()
+	st.gmu.Unlock()
+	if sdb != nil {
+		st.closeStandIn(sdb)
+	}
+}
+
+// swapIn attaches the reopened read-write handle in place of the stand-in,
+// if any. Reopen goroutine only.
+func (st *dbState) swapIn(edb engines.DB) {
+	st.gmu.Lock()
+	standIn := st.edb
+	if standIn != nil {
+		st.edb = nil
+		if st.swapping == nil {
+			st.swapping = make(chan struct{})
+		}
+		st.gmu.Unlock()
+		// Its reads see what edb holds too, but closing it under them
+		// would fail them.
+		st.drain()
+		st.closeStandIn(standIn)
+		st.gmu.Lock()
+	}
+	if st.final {
+		st.swapped()
+		st.gmu.Unlock()
+		if err := edb.Close(); err != nil {
+			st.srv.log.Warn("closing database reopened after shutdown", "db", st.name, "err", err)
+		}
+		return
+	}
+	st.edb, st.standIn, st.gone = edb, false, nil
+	st.swapped()
+	st.gmu.Unlock()
+}
+
+func (st *dbState) closeStandIn(sdb engines.DB) {
+	if err := sdb.Close(); err != nil {
+		st.srv.log.Warn("closing read-only database", "db", st.name, "err", err)
+	}
 }
 
 // awaitReopen waits up to d for a running reopen to finish and applies its
 // result. Updater only.
 func (st *dbState) awaitReopen(d time.Duration) {
 	if st.reopening == nil {
+		return
+	}
+	if d <= 0 {
+		select {
+		case r := <-st.reopening:
+			st.reopened(r)
+		default:
+		}
 		return
 	}
 	t := time.NewTimer(d)
@@ -281,8 +419,9 @@ func (st *dbState) awaitReopen(d time.Duration) {
 }
 
 // reopened applies the result of a reopen. After a failed reopen the
-// database reports the failure on every call, and the next write retries,
-// so it comes back once the disk does. Updater only.
+// database reports the failure to writers (readers keep the stand-in, if
+// any), and the next write retries, so it comes back once the disk does.
+// Updater only.
 func (st *dbState) reopened(r reopenResult) {
 	st.reopening = nil
 	if r.err != nil {
@@ -294,26 +433,52 @@ func (st *dbState) reopened(r reopenResult) {
 		return
 	}
 	st.needReopen = false
-	st.attach(r.edb)
 	st.srv.log.Info("database reopened after a storage failure", "db", st.name)
 }
 
 // writer returns the engine handle for the updater, or why there is none.
-// Updater only: only the updater attaches and detaches while it runs.
+// Updater only. A read-only stand-in is not a handle for the updater: the
+// database still needs its reopen, and its writers are told so with
+// ErrUnavailable, never the stand-in's ErrReadOnly.
 func (st *dbState) writer() (engines.DB, error) {
 	if st.needReopen && st.reopening == nil {
 		st.startReopen(nil)
 	}
-	st.awaitReopen(reopenWait) // a reopen in flight may be about to succeed
+	// A reopen in flight may be about to succeed: wait for it, but only
+	// until it has run for reopenWait. One that takes longer is waiting
+	// for the disk (Pebble retries its flush inside Open), and writers are
+	// answered at once meanwhile rather than each after reopenWait.
+	st.awaitReopen(reopenWait - time.Since(st.lastReopen))
 	st.gmu.Lock()
 	defer st.gmu.Unlock()
-	if st.edb == nil {
-		return nil, st.gone
+	if st.edb == nil || st.standIn {
+		return nil, st.writeErr()
 	}
 	if st.srv.opts.ReadOnly {
 		return nil, fmt.Errorf("database %s: %w", st.name, ErrReadOnly)
 	}
 	return st.edb, nil
+}
+
+// writeErr is what a writer is told while the database has no writable
+// handle: gone, wrapping also the errno of the storage failure, so that a
+// save on a full disk keeps failing with ENOSPC rather than EIO. Readers
+// get gone alone: they did not meet the failure. gmu is held.
+func (st *dbState) writeErr() error {
+	var errno syscall.Errno
+	if errors.As(st.cause, &errno) {
+		return fmt.Errorf("%w (%w)", st.gone, errno)
+	}
+	return st.gone
+}
+
+// setterFailed handles the failure of a setter, which commits like Commit:
+// the engine now refuses writes until reopened, so the database is
+// recovered as after a failed commit. Updater only.
+func (st *dbState) setterFailed(op string, err error) error {
+	err = storageErr(st.name, op, err)
+	st.recover(err)
+	return err
 }
 
 // storageErr wraps an engine error, mapping the engine's read-only state to

@@ -41,10 +41,10 @@ type faultOutcome struct {
 // file seam: failing fsync, failing write, ENOSPC and short writes. While
 // the fault is armed every create, update and delete must fail promptly
 // with a storage error (never report success for something not durable,
-// never block until the disk recovers). A read must return an allowed
-// state of the document or a storage error, never a wrong answer: reads
-// may fail while dbcore reopens the database; what they did is logged.
-// Once the fault clears, writes must work again without reopening the
+// never block until the disk recovers). Every read must work and return
+// an allowed state of the document, while dbcore reopens the database too
+// (it serves the committed state read-only meanwhile). Once the fault
+// clears, writes must work again without reopening the
 // server, within faultRecoverTimeout, and then so must reads. Finally each
 // database, opened by its engine directly, passes Check, its counters
 // match a fold, and every acknowledged write is there with exactly its
@@ -216,14 +216,13 @@ func (fx *faultServer) settle(h *docHistory, err error, rev string) {
 	fx.revs[h.id] = rev
 }
 
-// checkReadable reads every document through dbcore. A document that
-// reads (or reads as absent) must be in one of its allowed states: never a
-// lost acknowledged write, never content nobody wrote. A read may fail
-// only with a storage error, not a document or database error. It reports
-// whether every read worked.
-func (fx *faultServer) checkReadable(when string, docs []*docHistory) bool {
+// checkReadable reads every document through dbcore. Each must read (or
+// read as absent) in one of its allowed states: never a lost acknowledged
+// write, never content nobody wrote. A read must not fail, not even while
+// the database is being reopened. It returns how many documents read as
+// allowed.
+func (fx *faultServer) checkReadable(when string, docs []*docHistory) (ok int) {
 	fx.t.Helper()
-	readable := true
 	for _, h := range docs {
 		var got docState
 		err := fx.call("read "+h.id, func() error {
@@ -239,17 +238,16 @@ func (fx *faultServer) checkReadable(when string, docs []*docHistory) bool {
 			return err
 		})
 		if err != nil {
-			readable = false
-			if isDocumentError(err) {
-				fx.t.Errorf("%s: reading %s failed with %v: want its content or a storage error", when, h.id, err)
-			}
+			fx.t.Errorf("%s: reading %s failed with %v: want its content", when, h.id, err)
 			continue
 		}
 		if _, err := h.check(got); err != nil {
 			fx.t.Errorf("%s: %v", when, err)
+			continue
 		}
+		ok++
 	}
-	return readable
+	return ok
 }
 
 // isDocumentError reports whether err is one of dbcore's answers about a
@@ -346,10 +344,8 @@ func storageFault(t *testing.T, engName string, kind faultKind) faultOutcome {
 	}
 	out.readable = "not tried: a write blocked until the fault was cleared"
 	if faults.armed() != noFault {
-		out.readable = "work"
-		if !fx.checkReadable("while the fault lasts", docs) {
-			out.readable = "fail with a storage error"
-		}
+		ok := fx.checkReadable("while the fault lasts", docs)
+		out.readable = fmt.Sprintf("%d of %d documents read as allowed", ok, len(docs))
 	}
 	out.slowest = fx.slowest
 	out.hits = faults.hits.Load()
@@ -369,9 +365,7 @@ func storageFault(t *testing.T, engName string, kind faultKind) faultOutcome {
 		out.afterClear = fmt.Sprintf("writes work after %d failed attempts (%v)", failed, took.Round(time.Millisecond))
 	}
 	if err == nil {
-		if !fx.checkReadable("once writes work again", docs) {
-			t.Errorf("after the fault cleared and writes worked again, reads still fail")
-		}
+		fx.checkReadable("once writes work again", docs)
 		for _, h := range docs[:3] {
 			if err := fx.save(h); err != nil {
 				t.Errorf("update after the fault cleared: %v", err)
@@ -457,9 +451,7 @@ func transientFault(t *testing.T, engName string, kind faultKind) {
 	if faults.hits.Load() != 1 {
 		t.Fatalf("the one-shot %s fault failed %d operations; want 1", kind, faults.hits.Load())
 	}
-	if !fx.checkReadable("after one failed save", docs) {
-		t.Errorf("a single %s made the database unreadable", kind)
-	}
+	fx.checkReadable("after one failed save", docs)
 	if d, err := fx.db.Get(docs[0].id); err == nil {
 		if v, _ := parseDoc(docs[0].id, d.Body, false); v == docs[0].next-1 {
 			// Written but not known durable: the reopened engine found it.
