@@ -3,6 +3,8 @@ package engines
 import (
 	"encoding/binary"
 	"fmt"
+	"math/bits"
+	"slices"
 )
 
 // The codec gives every engine one byte encoding of the value types, so that
@@ -22,6 +24,12 @@ const maxTreeDepth = 1 << 16
 
 // AppendDocInfo appends the encoding of di to buf.
 func AppendDocInfo(buf []byte, di *DocInfo) []byte {
+	// Without room to spare, one growth up front: appending a deep
+	// history would copy it several times over. A caller reusing a buffer
+	// has room and is spared the extra walk of the tree.
+	if cap(buf)-len(buf) < 1024 {
+		buf = slices.Grow(buf, docInfoLen(di))
+	}
 	buf = append(buf, docInfoV1)
 	buf = appendString(buf, di.ID)
 	buf = binary.AppendUvarint(buf, di.UpdateSeq)
@@ -36,27 +44,68 @@ func AppendDocInfo(buf []byte, di *DocInfo) []byte {
 	return buf
 }
 
+// docInfoLen is the length of di's encoding.
+func docInfoLen(di *DocInfo) int {
+	n := 1 + strLen(di.ID) + uvarintLen(di.UpdateSeq) + 1 + uvarintLen(di.ActiveSize) +
+		uvarintLen(di.ExternalSize) + uvarintLen(uint64(len(di.RevTree)))
+	var small [16]*RevNode
+	for _, b := range di.RevTree {
+		n += uvarintLen(b.Start)
+		stack := append(small[:0], b.Root)
+		for len(stack) > 0 {
+			nd := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			// A linear run is walked without the stack.
+			for {
+				n += strLen(nd.ID) + 1 + uvarintLen(uint64(len(nd.Children)))
+				if v := nd.Value; v != nil {
+					n += uvarintLen(v.Ptr) + uvarintLen(v.Seq) + uvarintLen(v.Size)
+				}
+				if len(nd.Children) != 1 {
+					break
+				}
+				nd = nd.Children[0]
+			}
+			stack = append(stack, nd.Children...)
+		}
+	}
+	return n
+}
+
+func uvarintLen(v uint64) int { return (bits.Len64(v|1) + 6) / 7 }
+
+func strLen(s string) int { return uvarintLen(uint64(len(s))) + len(s) }
+
 // appendNode writes the tree in pre-order iteratively so that deep (long
-// linear) histories do not grow the Go stack.
+// linear) histories do not grow the Go stack; a linear run is written
+// without the stack.
 func appendNode(buf []byte, root *RevNode) []byte {
-	stack := []*RevNode{root}
+	var small [16]*RevNode
+	stack := append(small[:0], root)
 	for len(stack) > 0 {
 		n := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		buf = appendString(buf, n.ID)
-		if n.Value == nil {
-			buf = append(buf, 0)
-		} else {
-			flags := byte(1)
-			if n.Value.Deleted {
-				flags |= 2
+		for {
+			buf = binary.AppendUvarint(buf, uint64(len(n.ID)))
+			buf = append(buf, n.ID...)
+			if v := n.Value; v == nil {
+				buf = append(buf, 0)
+			} else {
+				flags := byte(1)
+				if v.Deleted {
+					flags |= 2
+				}
+				buf = append(buf, flags)
+				buf = binary.AppendUvarint(buf, v.Ptr)
+				buf = binary.AppendUvarint(buf, v.Seq)
+				buf = binary.AppendUvarint(buf, v.Size)
 			}
-			buf = append(buf, flags)
-			buf = binary.AppendUvarint(buf, n.Value.Ptr)
-			buf = binary.AppendUvarint(buf, n.Value.Seq)
-			buf = binary.AppendUvarint(buf, n.Value.Size)
+			buf = binary.AppendUvarint(buf, uint64(len(n.Children)))
+			if len(n.Children) != 1 {
+				break
+			}
+			n = n.Children[0]
 		}
-		buf = binary.AppendUvarint(buf, uint64(len(n.Children)))
 		for i := len(n.Children) - 1; i >= 0; i-- {
 			stack = append(stack, n.Children[i])
 		}
@@ -64,7 +113,9 @@ func appendNode(buf []byte, root *RevNode) []byte {
 	return buf
 }
 
-// DecodeDocInfo decodes what AppendDocInfo produced.
+// DecodeDocInfo decodes what AppendDocInfo produced. The revision tree is
+// built from a few large allocations (see decoder.node), so a caller that
+// keeps any node of it keeps the whole tree's memory.
 func DecodeDocInfo(b []byte) (*DocInfo, error) {
 	d := decoder{b: b}
 	if v := d.byte(); v != docInfoV1 && d.err == nil {
@@ -79,6 +130,9 @@ func DecodeDocInfo(b []byte) (*DocInfo, error) {
 	nb := d.count()
 	if nb > 0 {
 		di.RevTree = make(RevTree, 0, nb)
+		// Revision ids become substrings of one copy of the tree's bytes;
+		// the document id above has its own, since callers keep ids alone.
+		d.src = string(d.b)
 	}
 	for i := 0; i < nb && d.err == nil; i++ {
 		start := d.uvarint()
@@ -169,6 +223,17 @@ func appendBool(buf []byte, v bool) []byte {
 type decoder struct {
 	b   []byte
 	err error
+
+	// src, when set, is a copy of a suffix of the input that d.b is still
+	// within: strings read from it are substrings instead of copies.
+	src string
+
+	// Slabs that node hands out nodes, values and child lists from.
+	nodes []RevNode
+	vals  []RevValue
+	kids  []*RevNode
+	seen  int // nodes decoded so far
+	used  int // input bytes they took
 }
 
 func (d *decoder) fail(what string) {
@@ -235,7 +300,18 @@ func (d *decoder) bytes() []byte {
 	return v
 }
 
-func (d *decoder) string() string { return string(d.bytes()) }
+func (d *decoder) string() string {
+	if d.src == "" {
+		return string(d.bytes())
+	}
+	n := d.count()
+	if d.err != nil {
+		return ""
+	}
+	off := len(d.src) - len(d.b)
+	d.b = d.b[n:]
+	return d.src[off : off+n]
+}
 
 // node decodes a pre-order tree written by appendNode without recursion.
 func (d *decoder) node() *RevNode {
@@ -244,13 +320,18 @@ func (d *decoder) node() *RevNode {
 		left int // children still to read
 	}
 	var root *RevNode
-	var stack []frame
+	var small [16]frame
+	stack := small[:0]
 	for d.err == nil {
-		n := &RevNode{ID: d.string()}
+		before := len(d.b)
+		n := d.newNode()
+		n.ID = d.string()
 		switch flags := d.byte(); {
 		case flags == 0:
 		case flags&^3 == 0 && flags&1 == 1:
-			n.Value = &RevValue{Deleted: flags&2 != 0, Ptr: d.uvarint(), Seq: d.uvarint(), Size: d.uvarint()}
+			v := d.newValue()
+			*v = RevValue{Deleted: flags&2 != 0, Ptr: d.uvarint(), Seq: d.uvarint(), Size: d.uvarint()}
+			n.Value = v
 		default:
 			d.fail("rev node flags")
 		}
@@ -258,8 +339,10 @@ func (d *decoder) node() *RevNode {
 		if d.err != nil {
 			return nil
 		}
+		d.seen++
+		d.used += before - len(d.b)
 		if kids > 0 {
-			n.Children = make([]*RevNode, 0, kids)
+			n.Children = d.newKids(kids)
 		}
 		if root == nil {
 			root = n
@@ -283,6 +366,44 @@ func (d *decoder) node() *RevNode {
 		}
 	}
 	return nil
+}
+
+// slabFor estimates how many more nodes the input holds from the bytes
+// each node has taken so far (a couchfs revision takes about 40), so that
+// a tree costs a few allocations, not several per revision.
+func (d *decoder) slabFor(least int) int {
+	per := 40
+	if d.seen > 0 {
+		per = max(d.used/d.seen, 3) // a node takes at least 3 bytes
+	}
+	return max(len(d.b)/per+1, least, 4)
+}
+
+func (d *decoder) newNode() *RevNode {
+	if len(d.nodes) == cap(d.nodes) {
+		d.nodes = make([]RevNode, 0, d.slabFor(1))
+	}
+	d.nodes = d.nodes[:len(d.nodes)+1]
+	return &d.nodes[len(d.nodes)-1]
+}
+
+func (d *decoder) newValue() *RevValue {
+	if len(d.vals) == cap(d.vals) {
+		d.vals = make([]RevValue, 0, d.slabFor(1))
+	}
+	d.vals = d.vals[:len(d.vals)+1]
+	return &d.vals[len(d.vals)-1]
+}
+
+// newKids returns an empty child list with room for exactly k children, so
+// that appending to a decoded node's children never writes into another's.
+func (d *decoder) newKids(k int) []*RevNode {
+	if cap(d.kids)-len(d.kids) < k {
+		d.kids = make([]*RevNode, 0, d.slabFor(k))
+	}
+	l := len(d.kids)
+	d.kids = d.kids[:l+k]
+	return d.kids[l : l : l+k]
 }
 
 func (d *decoder) finish(what string) error {
