@@ -121,7 +121,11 @@ func (t tree) modifyNode(r ref, acts []action) ([]kp, bool, error) {
 		return nil, false, err
 	}
 	if n.leaf {
-		return t.modifyLeaf(n, acts)
+		out, changed, err := t.modifyLeaf(n, acts)
+		if changed {
+			t.s.cache.drop(r.ptr)
+		}
+		return out, changed, err
 	}
 	out := make([]kp, 0, len(n.kids)+1)
 	changed := false
@@ -150,6 +154,7 @@ func (t tree) modifyNode(r ref, acts []action) ([]kp, bool, error) {
 	if !changed {
 		return nil, false, nil
 	}
+	t.s.cache.drop(r.ptr)
 	if len(out) == 0 {
 		return nil, true, nil
 	}

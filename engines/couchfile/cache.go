@@ -53,6 +53,18 @@ func (c *nodeCache) put(ptr uint64, n *node, cost int) {
 	}
 }
 
+// drop forgets the node at ptr: a writer that replaced it calls this, so
+// that the nodes of old states, read again only by a reader of an older
+// snapshot, do not crowd out the live ones.
+func (c *nodeCache) drop(ptr uint64) {
+	c.mu.Lock()
+	if e, ok := c.m[ptr]; ok {
+		delete(c.m, ptr)
+		c.bytes -= e.cost
+	}
+	c.mu.Unlock()
+}
+
 func (c *nodeCache) clear() {
 	c.mu.Lock()
 	c.m = map[uint64]cached{}

@@ -49,9 +49,17 @@ func crc32c(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
 // dst's spare capacity is reused, so a writer that keeps its scratch buffer
 // allocates nothing but the packing.
 func encodePayload(dst []byte, kind byte, data []byte, compress, pack bool) []byte {
+	var packBuf []byte
+	return encodePayloadBuf(dst, &packBuf, kind, data, compress, pack)
+}
+
+// encodePayloadBuf is encodePayload packing into *packBuf, which a writer
+// keeps from one payload to the next.
+func encodePayloadBuf(dst []byte, packBuf *[]byte, kind byte, data []byte, compress, pack bool) []byte {
 	enc := byte(encRaw)
 	if pack {
-		if p := packRevIDs(make([]byte, 0, len(data)), data); len(p) < len(data) {
+		*packBuf = packRevIDs((*packBuf)[:0], data)
+		if p := *packBuf; len(p) < len(data) {
 			data, enc = p, encPacked
 		}
 	}

@@ -35,6 +35,7 @@ type DB struct {
 	committed  *snapshot   // the state the last durable header holds
 	failed     error       // set by a failed write or commit; refuses writes until reopened
 	compaction *compaction // the running compaction, if any
+	arena      []byte      // validateDocs's encoding buffer
 }
 
 var (

@@ -54,6 +54,7 @@ type store struct {
 	flightErr   chan error // result of the flight's write; nil when none
 	spare       []byte     // the last flight's buffer, for reuse
 	scratch     []byte     // payload encoding buffer
+	packBuf     []byte     // revision-ID packing buffer
 	nodeBuf     []byte     // node encoding buffer
 	end         int64      // == size
 	regionStart int64      // end of the last durable header: where its region starts
@@ -221,7 +222,7 @@ func (s *store) appendData(kind byte, data []byte, compress bool) (uint64, uint6
 // appendEncoded is appendData with revision-ID packing when pack is set.
 // Writer only.
 func (s *store) appendEncoded(kind byte, data []byte, compress, pack bool) (uint64, uint64, error) {
-	s.scratch = encodePayload(s.scratch[:0], kind, data, compress, pack)
+	s.scratch = encodePayloadBuf(s.scratch[:0], &s.packBuf, kind, data, compress, pack)
 	return s.appendPayload(s.scratch)
 }
 

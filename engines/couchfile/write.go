@@ -85,6 +85,10 @@ func (db *DB) WriteDocInfos(pairs []engines.DocInfoPair, locals []engines.LocalD
 	return nil
 }
 
+// maxKeptArena bounds the encoding buffer a database keeps between writes:
+// a bulk load's is dropped rather than held while the database idles.
+const maxKeptArena = 256 << 10
+
 // validateDocs checks every pair against s and encodes the new values.
 func (db *DB) validateDocs(s *snapshot, pairs []engines.DocInfoPair) ([]docWrite, error) {
 	invalid := func(format string, args ...any) error {
@@ -93,8 +97,14 @@ func (db *DB) validateDocs(s *snapshot, pairs []engines.DocInfoPair) ([]docWrite
 	docs := make([]docWrite, len(pairs))
 	olds := make([]*engines.DocInfo, len(pairs))
 	// Encode every new value into one arena and cut the strings from it:
-	// one allocation per write instead of two per document.
-	var arena []byte
+	// one allocation per write instead of two per document. The arena is
+	// copied into that string, so its buffer is kept for the next write.
+	arena := db.arena[:0]
+	defer func() {
+		if cap(arena) <= maxKeptArena {
+			db.arena = arena[:0]
+		}
+	}()
 	ends := make([]int, len(pairs))
 	for i, p := range pairs {
 		switch {
@@ -150,6 +160,7 @@ func (db *DB) validateDocs(s *snapshot, pairs []engines.DocInfoPair) ([]docWrite
 		return nil, db.errorf("%w", err)
 	}
 	freed := map[uint64]bool{}
+	var enc []byte // Old's encoding, one buffer for every pair
 	for i, j := range order {
 		old := olds[j]
 		if old == nil {
@@ -165,7 +176,8 @@ func (db *DB) validateDocs(s *snapshot, pairs []engines.DocInfoPair) ([]docWrite
 		if err != nil {
 			return nil, db.errorf("doc %q: %w", ids[i], err)
 		}
-		if iv.docInfo != string(engines.AppendDocInfo(nil, old)) {
+		enc = engines.AppendDocInfo(enc[:0], old)
+		if iv.docInfo != string(enc) {
 			return nil, invalid("doc %q: Old does not match the stored doc info", ids[i])
 		}
 		sorted[i].oldSeq = old.UpdateSeq
