@@ -22,6 +22,12 @@ func Find(t engines.RevTree, r engines.Rev) (*engines.RevNode, []engines.Rev, bo
 	return nil, nil, false
 }
 
+// FindNode is Find without the path: r's node in t, or nil when t does not
+// hold r. It allocates nothing.
+func FindNode(t engines.RevTree, r engines.Rev) *engines.RevNode {
+	return findNode(t, r)
+}
+
 // findNode is Find without the path.
 func findNode(t engines.RevTree, r engines.Rev) *engines.RevNode {
 	for _, br := range t {

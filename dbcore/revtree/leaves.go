@@ -37,18 +37,55 @@ func LeafRevs(t engines.RevTree) []Leaf {
 // Winner returns the winning leaf with its path; ok is false for an empty
 // tree.
 func Winner(t engines.RevTree) (Leaf, bool) {
+	w, ok := WinningLeaf(t)
+	if ok {
+		_, w.Path, _ = Find(t, w.Rev)
+	}
+	return w, ok
+}
+
+// WinningLeaf is Winner without the path (Leaf.Path is nil): what a save,
+// a read or a listing needs. It allocates nothing for the usual forest, one
+// linear branch.
+func WinningLeaf(t engines.RevTree) (Leaf, bool) {
+	if l, ok := LinearLeaf(t); ok {
+		return l, true
+	}
 	ls := collect(t, false)
 	if len(ls) == 0 {
 		return Leaf{}, false
 	}
-	w := ls[0]
-	_, w.Path, _ = Find(t, w.Rev)
-	return w, true
+	return ls[0], true
+}
+
+// LinearLeaf returns the only leaf of t (without its path) when t is one
+// branch that never forks, the shape of most documents' histories; ok is
+// false otherwise. It walks the branch once and allocates nothing.
+func LinearLeaf(t engines.RevTree) (Leaf, bool) {
+	if len(t) != 1 {
+		return Leaf{}, false
+	}
+	return branchLeaf(t[0])
+}
+
+// branchLeaf returns the only leaf of b when b does not fork.
+func branchLeaf(b engines.RevBranch) (Leaf, bool) {
+	n, pos := b.Root, b.Start
+	for len(n.Children) == 1 {
+		n, pos = n.Children[0], pos+1
+	}
+	if len(n.Children) != 0 {
+		return Leaf{}, false
+	}
+	return Leaf{Rev: engines.Rev{Pos: pos, ID: n.ID}, Value: n.Value}, true
 }
 
 // Conflicts returns the live leaves other than the winner, in winner order:
 // the document's _conflicts.
 func Conflicts(t engines.RevTree) []engines.Rev {
+	if _, linear := LinearLeaf(t); linear {
+		return nil
+	}
 	var out []engines.Rev
 	for i, l := range collect(t, false) {
 		if i > 0 && !l.Deleted() {
@@ -112,12 +149,8 @@ func collect(t engines.RevTree, paths bool) []Leaf {
 	for _, br := range t {
 		if len(t) == 1 && !paths {
 			// The usual forest: skip the recursion while the branch is linear.
-			n, pos := br.Root, br.Start
-			for len(n.Children) == 1 {
-				n, pos = n.Children[0], pos+1
-			}
-			if len(n.Children) == 0 {
-				return []Leaf{{Rev: engines.Rev{Pos: pos, ID: n.ID}, Value: n.Value}}
+			if l, ok := branchLeaf(br); ok {
+				return []Leaf{l}
 			}
 		}
 		walk(br.Root, br.Start)

@@ -204,14 +204,21 @@ func chainCap(depth uint64) int {
 }
 
 // findChain appends to anc the nodes from n down to the node with id at
-// position target (n sits at pos), depth first as merge_at searches.
+// position target (n sits at pos), depth first as merge_at searches. A
+// linear run of the history, which is most of a long one, is followed
+// without recursion.
 func findChain(n *engines.RevNode, pos, target uint64, id string, anc []*engines.RevNode) ([]*engines.RevNode, bool) {
+	mark := len(anc)
+	for pos < target && len(n.Children) == 1 {
+		anc = append(anc, n)
+		n, pos = n.Children[0], pos+1
+	}
 	anc = append(anc, n)
 	if pos == target {
 		if n.ID == id {
 			return anc, true
 		}
-		return anc[:len(anc)-1], false
+		return anc[:mark], false
 	}
 	for _, c := range n.Children {
 		var ok bool
@@ -219,7 +226,7 @@ func findChain(n *engines.RevNode, pos, target uint64, id string, anc []*engines
 			return anc, true
 		}
 	}
-	return anc[:len(anc)-1], false
+	return anc[:mark], false
 }
 
 // rebuild copies the ancestors anc[:len-1] so that anc[len-1] is replaced by

@@ -86,6 +86,16 @@ func mergeAll(t *testing.T, paths []engines.RevBranch, order []int) engines.RevT
 		if dump(old) != before || dump(engines.RevTree{paths[i]}) != pathBefore {
 			t.Fatalf("merging %s modified an input", pathBefore)
 		}
+		// Where the tree is one branch, AppendLeaf extends its leaf as
+		// Merge does.
+		if l, ok := LinearLeaf(tree); ok {
+			v := &engines.RevValue{Seq: 1}
+			fast, ok := AppendLeaf(tree, l.Rev, "appended", v)
+			slow, res := Merge(tree, PathFromRevs(l.Rev.Pos+1, []string{"appended", l.Rev.ID}, v))
+			if !ok || res != NewLeaf || !Equal(fast, slow) {
+				t.Fatalf("AppendLeaf on %s: ok %v, Merge %v\n%s\n%s", dump(tree), ok, res, dump(fast), dump(slow))
+			}
+		}
 	}
 	return tree
 }

@@ -2,6 +2,7 @@ package revtree
 
 import (
 	"errors"
+	"fmt"
 	"regexp"
 	"testing"
 
@@ -220,4 +221,63 @@ func TestHugePositions(t *testing.T) {
 	if res != NewBranch || len(got) != 2 {
 		t.Errorf("merge at an absurd position: %v, %d branches", res, len(got))
 	}
+}
+
+// TestAppendLeaf checks AppendLeaf against Merge on the trees it takes and
+// its refusal of the others.
+func TestAppendLeaf(t *testing.T) {
+	v := &engines.RevValue{Ptr: 7, Seq: 9, Size: 11}
+	forked := pathTree(3, 3)
+	forked[0].Root = &engines.RevNode{ID: forked[0].Root.ID, Children: []*engines.RevNode{forked[0].Root.Children[0], {ID: "zz"}}}
+	tests := []struct {
+		name string
+		tree engines.RevTree
+		leaf engines.Rev
+		ok   bool
+	}{
+		{"one revision", pathTree(1, 1), engines.Rev{Pos: 1, ID: "r1"}, true},
+		{"long history", pathTree(50, 50), engines.Rev{Pos: 50, ID: "r50"}, true},
+		{"stemmed history", pathTree(40, 10), engines.Rev{Pos: 40, ID: "r40"}, true},
+		{"not the leaf", pathTree(5, 5), engines.Rev{Pos: 4, ID: "r4"}, false},
+		{"wrong id", pathTree(5, 5), engines.Rev{Pos: 5, ID: "r4"}, false},
+		{"beyond the leaf", pathTree(5, 5), engines.Rev{Pos: 6, ID: "r6"}, false},
+		{"above the root", pathTree(40, 10), engines.Rev{Pos: 3, ID: "r3"}, false},
+		{"forked", forked, engines.Rev{Pos: 3, ID: "r3"}, false},
+		{"two branches", append(pathTree(2, 2), pathTree(9, 2)...), engines.Rev{Pos: 2, ID: "r2"}, false},
+		{"empty", nil, engines.Rev{Pos: 1, ID: "r1"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := dump(tt.tree)
+			got, ok := AppendLeaf(tt.tree, tt.leaf, "new", v)
+			if ok != tt.ok {
+				t.Fatalf("ok = %v, want %v", ok, tt.ok)
+			}
+			if dump(tt.tree) != before {
+				t.Fatal("the input tree changed")
+			}
+			if !ok {
+				return
+			}
+			want, res := Merge(tt.tree, PathFromRevs(tt.leaf.Pos+1, []string{"new", tt.leaf.ID}, v))
+			if res != NewLeaf || !Equal(got, want) {
+				t.Fatalf("AppendLeaf gave\n%s\nMerge gives (%v)\n%s", dump(got), res, dump(want))
+			}
+			if n := FindNode(got, engines.Rev{Pos: tt.leaf.Pos + 1, ID: "new"}); n == nil || n.Value != v {
+				t.Fatal("the new leaf does not carry its value")
+			}
+			if err := checkInvariants(got); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// pathTree is a linear tree of n revisions ending at position end.
+func pathTree(end uint64, n int) engines.RevTree {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("r%d", end-uint64(i))
+	}
+	return engines.RevTree{PathFromRevs(end, ids, &engines.RevValue{Size: 1})}
 }

@@ -9,6 +9,12 @@ import "github.com/couchfs/couchfs/engines"
 // computed from the same values and equals external; an engine that
 // compresses may report its own active size instead.
 func Sizes(t engines.RevTree) (active, external uint64) {
+	if l, ok := LinearLeaf(t); ok {
+		if l.Value != nil {
+			external = l.Value.Size
+		}
+		return external, external
+	}
 	for _, l := range collect(t, false) {
 		if l.Value != nil {
 			external += l.Value.Size
