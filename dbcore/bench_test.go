@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	rawpebble "github.com/cockroachdb/pebble/v2"
 
@@ -29,9 +31,13 @@ var benchEngines = []string{"pebble", "couch"}
 // engine itself driven directly (WriteDocBody, WriteDocInfos, Commit).
 //
 //	go test -run XXX -bench . -benchtime 2000x ./dbcore/
+//	go test -run XXX -bench 'UpdateDocs/.*/Update' -benchtime 4000x -benchmem ./dbcore/
 //
-// Targets (design.md §6): Writers16 ≥ 5× Writers1; Bulk ≥ 50% of
-// RawPebbleBulk.
+// Targets (design.md §6): Writers16 ≥ 5× Writers1 and Update16 ≥ 5×
+// Update1; Bulk ≥ 50% of RawPebbleBulk. WritersN create documents;
+// UpdateN rewrite documents that already have updateDepth revisions, as
+// `couchfs bench` does, and also report the process's CPU time per save
+// (cpu-µs/op): on two cores that, more than the disk, bounds many writers.
 func BenchmarkUpdateDocs(b *testing.B) {
 	b.Run("RawPebbleBulk", benchRawPebbleBulk)
 	for _, name := range benchEngines {
@@ -40,6 +46,20 @@ func BenchmarkUpdateDocs(b *testing.B) {
 		b.Run(name+"/Bulk", func(b *testing.B) { benchBulk(b, ec) })
 		for _, writers := range []int{1, 16, 64} {
 			b.Run(fmt.Sprintf("%s/Writers%d", name, writers), func(b *testing.B) { benchWriters(b, ec, writers) })
+		}
+		for _, writers := range []int{1, 16} {
+			// The documents are built once per variant, not for each of
+			// the runs the testing package makes while sizing b.N.
+			var fx *updateFixture
+			b.Run(fmt.Sprintf("%s/Update%d", name, writers), func(sb *testing.B) {
+				if fx == nil {
+					fx = newUpdateFixture(b, ec)
+				}
+				benchUpdates(sb, fx, writers)
+			})
+			if fx != nil {
+				fx.close(b)
+			}
 		}
 	}
 }
@@ -136,6 +156,109 @@ func benchWriters(b *testing.B, ec engineCase, writers int) {
 	}
 	wg.Wait()
 	reportDocs(b, b.N)
+}
+
+// updateSlots and updateDepth shape the update benchmarks: that many
+// documents, each with that many revisions before the timer starts, like
+// the documents `couchfs bench` rewrites.
+const (
+	updateSlots = 256
+	updateDepth = 100
+)
+
+// updateFixture is a database of updateSlots documents of updateDepth
+// revisions and the current revision of each.
+type updateFixture struct {
+	srv    *dbcore.Server
+	db     *dbcore.DB
+	bodies [][]byte
+	revs   []string
+}
+
+func newUpdateFixture(b *testing.B, ec engineCase) *updateFixture {
+	srv, err := dbcore.NewServer(dbcore.Options{Dir: b.TempDir(), Engines: []engines.Engine{ec.new()}, DefaultEngine: ec.name, Logger: quietLogger})
+	if err != nil {
+		b.Fatal(err)
+	}
+	fx := &updateFixture{srv: srv, revs: make([]string, updateSlots)}
+	if err := srv.CreateDB("bench", ""); err != nil {
+		b.Fatal(err)
+	}
+	if fx.db, err = srv.OpenDB("bench"); err != nil {
+		b.Fatal(err)
+	}
+	fx.bodies = benchBodies(b, updateSlots)
+	docs := make([]*dbcore.Doc, updateSlots)
+	for range updateDepth {
+		for s := range docs {
+			docs[s] = &dbcore.Doc{ID: benchDocID(s), Rev: fx.revs[s], Body: fx.bodies[s]}
+		}
+		res, err := fx.db.UpdateDocs(docs, dbcore.UpdateOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for s, r := range res {
+			if r.Err != nil {
+				b.Fatal(r.Err)
+			}
+			fx.revs[s] = r.Rev
+		}
+	}
+	return fx
+}
+
+func (fx *updateFixture) close(b *testing.B) {
+	fx.db.Close()
+	if err := fx.srv.Close(); err != nil {
+		b.Error(err)
+	}
+}
+
+// benchUpdates has `writers` goroutines make b.N SaveJSON updates between
+// them, each writer rewriting its own share of the fixture's documents
+// with the revision its previous save returned.
+func benchUpdates(b *testing.B, fx *updateFixture, writers int) {
+	b.SetBytes(int64(len(fx.bodies[0])))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	cpu := processCPU(b)
+	b.ResetTimer()
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := 0; ; k++ {
+				if int(next.Add(1)) > b.N {
+					return
+				}
+				// Writer w owns the slots w, w+writers, …: no two writers
+				// edit one document, so no save conflicts.
+				s := w + k%(updateSlots/writers)*writers
+				res, err := fx.db.SaveJSON(benchDocID(s), fx.bodies[(s+k)%updateSlots], fx.revs[s])
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				fx.revs[s] = res.Rev
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	b.ReportMetric(float64((processCPU(b)-cpu).Microseconds())/float64(b.N), "cpu-µs/op")
+	reportDocs(b, b.N)
+}
+
+// processCPU returns the CPU time the process has used so far, user and
+// system: with group commit, the CPU a save costs is what bounds the rate
+// of many writers on two cores, and it is less disturbed by other load on
+// the machine than the wall time.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // benchRawEngineBulk writes b.N single-revision documents straight into

@@ -92,7 +92,7 @@ func (db *DB) Get(id string) (*Doc, error) {
 
 // winnerDoc reads the winning revision's body of a doc info.
 func (db *DB) winnerDoc(edb engines.DB, di *engines.DocInfo) (*Doc, error) {
-	w, ok := revtree.Winner(di.RevTree)
+	w, ok := revtree.WinningLeaf(di.RevTree)
 	if !ok || w.Value == nil {
 		return nil, fmt.Errorf("%w: %s: winning revision has no body", engines.ErrCorrupt, di.ID)
 	}
@@ -195,7 +195,7 @@ func (db *DB) Changes(since uint64, limit int, fn func(Change) error) error {
 
 func changeOf(di *engines.DocInfo) Change {
 	c := Change{Seq: di.UpdateSeq, ID: di.ID, Deleted: di.Deleted}
-	if w, ok := revtree.Winner(di.RevTree); ok {
+	if w, ok := revtree.WinningLeaf(di.RevTree); ok {
 		c.Rev = revtree.FormatRev(w.Rev)
 	}
 	return c
@@ -248,7 +248,7 @@ func (db *DB) AllDocs(opts engines.FoldOptions, fn func(DocRow) error) error {
 		if di.Deleted {
 			return nil
 		}
-		w, _ := revtree.Winner(di.RevTree)
+		w, _ := revtree.WinningLeaf(di.RevTree)
 		row := DocRow{ID: di.ID, Rev: revtree.FormatRev(w.Rev), Seq: di.UpdateSeq}
 		if w.Value != nil {
 			row.Size = int(w.Value.Size)

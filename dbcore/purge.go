@@ -72,7 +72,7 @@ func (db *DB) Purge(req map[string][]string) (map[string][]string, error) {
 			}
 			seq++
 			reseq = true
-			winner, _ := revtree.Winner(tree)
+			winner, _ := revtree.WinningLeaf(tree)
 			active, external := revtree.Sizes(tree)
 			pairs = append(pairs, engines.DocInfoPair{Old: old, New: &engines.DocInfo{
 				ID: id, UpdateSeq: seq, Deleted: winner.Deleted(), RevTree: tree,

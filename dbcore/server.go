@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -65,6 +66,10 @@ type Server struct {
 
 	subMu sync.Mutex
 	subs  map[*Subscription]struct{}
+
+	// cachedRevs counts the revisions held by the doc-info caches of every
+	// open database (see docCache).
+	cachedRevs atomic.Int64
 }
 
 // NewServer opens the data directory opts.Dir. It takes an exclusive lock

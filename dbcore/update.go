@@ -220,7 +220,7 @@ func (db *DB) SaveJSON(id string, data []byte, baseRev string) (SaveResult, erro
 	case p.local:
 		out.Doc = &Doc{ID: id, Rev: res.Rev, Body: p.body}
 	default:
-		out.Doc, err = db.docAfterSave(rep.infos[0], res.Rev, p.body)
+		out.Doc, err = db.docAfterSave(rep.infos[0], rep.shapes[0], res.Rev, p.body)
 		if err != nil {
 			return SaveResult{}, err
 		}
@@ -229,9 +229,18 @@ func (db *DB) SaveJSON(id string, data []byte, baseRev string) (SaveResult, erro
 }
 
 // docAfterSave is what Get returns after a save, built from the doc info the
-// updater wrote without reading the body back when the save won.
-func (db *DB) docAfterSave(di *engines.DocInfo, rev string, body []byte) (*Doc, error) {
-	w, ok := revtree.Winner(di.RevTree)
+// updater wrote without reading the body back when the save won. shape is
+// what the updater knew of the tree.
+func (db *DB) docAfterSave(di *engines.DocInfo, shape treeShape, rev string, body []byte) (*Doc, error) {
+	if r, err := revtree.ParseRev(rev); err == nil && shape.known && shape.linear && !shape.leaf.Deleted() && r == shape.leaf.Rev {
+		// The saved revision is the only leaf: the winner, no conflicts.
+		return &Doc{ID: di.ID, Rev: rev, Body: body}, nil
+	}
+	w, linear := revtree.LinearLeaf(di.RevTree)
+	ok := linear
+	if !linear {
+		w, ok = revtree.WinningLeaf(di.RevTree)
+	}
 	if !ok || w.Deleted() {
 		return nil, nil
 	}
@@ -243,6 +252,9 @@ func (db *DB) docAfterSave(di *engines.DocInfo, rev string, body []byte) (*Doc, 
 		return d, err
 	}
 	d := &Doc{ID: di.ID, Rev: rev, Body: body}
+	if linear {
+		return d, nil
+	}
 	for _, c := range revtree.Conflicts(di.RevTree) {
 		d.Conflicts = append(d.Conflicts, revtree.FormatRev(c))
 	}

@@ -2,6 +2,7 @@ package dbcore
 
 import (
 	"fmt"
+	"runtime"
 	"slices"
 	"strconv"
 	"time"
@@ -27,6 +28,7 @@ type updateReq struct {
 type updateReply struct {
 	results []UpdateResult
 	infos   []*engines.DocInfo // each document's doc info after the commit; nil for local docs and failures
+	shapes  []treeShape        // the shape of each of those doc infos' trees, as far as known
 	err     error
 }
 
@@ -75,6 +77,8 @@ func (st *dbState) run() {
 	// A reopen still running at shutdown gets a bounded wait, so that its
 	// handle is closed with the database rather than leaked.
 	defer st.awaitReopen(10 * time.Second)
+	cache := newDocCache(st.srv)
+	defer cache.reset()
 	for {
 		var compactDone <-chan struct{}
 		if st.compaction != nil {
@@ -87,6 +91,7 @@ func (st *dbState) run() {
 			}
 			group := []request{r}
 			open := true
+			st.gather()
 		drain:
 			for len(group) < maxGroup {
 				select {
@@ -100,13 +105,16 @@ func (st *dbState) run() {
 					break drain
 				}
 			}
-			st.serve(group)
+			st.serve(group, cache)
 			if !open {
 				return
 			}
 		case <-compactDone:
+			// The compacted copy stores the same revisions at other places.
+			cache.reset()
 			st.finishCompaction()
 		case r := <-st.reopening:
+			cache.reset()
 			st.reopened(r)
 		case <-st.kick:
 			st.kicked()
@@ -114,11 +122,41 @@ func (st *dbState) run() {
 	}
 }
 
+// gatherYields and gatherTime bound how long gather waits for one group.
+const (
+	gatherYields = 8
+	gatherTime   = 500 * time.Microsecond
+)
+
+// gather lets the writers that are ready to queue a request do so before
+// the updater takes a group. Writers answered by the last commit are
+// runnable but may not have run yet; taking the group at once would leave
+// them to the next one, so that N concurrent writers settle into two
+// halves taking turns, each half paying a commit. Yielding while the queue
+// grows lets one commit serve nearly all of them (16 writers: 14 documents
+// per commit instead of 8). It stops at the first yield that brings no
+// request, so a single writer costs one yield that returns at once.
+func (st *dbState) gather() {
+	n := len(st.reqs)
+	start := time.Now()
+	for range gatherYields {
+		runtime.Gosched()
+		m := len(st.reqs)
+		if m == n || m >= maxGroup || time.Since(start) > gatherTime {
+			return
+		}
+		n = m
+	}
+}
+
 // serve handles queued requests in order; consecutive updates share one
 // commit.
-func (st *dbState) serve(group []request) {
+func (st *dbState) serve(group []request, cache *docCache) {
 	for i := 0; i < len(group); {
 		if _, ok := group[i].(*updateReq); !ok {
+			// Such a request may write doc infos itself (purge) or fail a
+			// commit and reopen the database: the cache cannot follow.
+			cache.reset()
 			st.serveFunc(group[i].(*funcReq))
 			i++
 			continue
@@ -132,7 +170,7 @@ func (st *dbState) serve(group []request) {
 			}
 			ups = append(ups, u)
 		}
-		st.serveUpdates(ups)
+		st.serveUpdates(ups, cache)
 		i = j
 	}
 }
@@ -151,8 +189,30 @@ func (st *dbState) serveFunc(r *funcReq) {
 type docWork struct {
 	old     *engines.DocInfo
 	tree    engines.RevTree
+	shape   treeShape // of tree
 	pending []pendingBody
 	changed bool
+}
+
+// treeShape is what the updater knows of a revision tree without walking
+// it again: whether it is one branch without forks, the shape of nearly
+// every document's history, and if so its leaf. The zero value knows
+// nothing. Walking a long history costs a cache miss per revision, and a
+// save would otherwise walk it several times.
+type treeShape struct {
+	known  bool
+	linear bool
+	leaf   revtree.Leaf // if linear
+}
+
+// linearLeaf returns the leaf of w's tree if the tree is linear, walking
+// it only when its shape is not known yet.
+func (w *docWork) linearLeaf() (revtree.Leaf, bool) {
+	if !w.shape.known {
+		l, ok := revtree.LinearLeaf(w.tree)
+		w.shape = treeShape{known: true, linear: ok, leaf: l}
+	}
+	return w.shape.leaf, w.shape.linear
 }
 
 // pendingBody is a revision added in this group whose body is not written
@@ -169,16 +229,18 @@ type localWork struct {
 }
 
 // serveUpdates merges a group of update requests and commits them once.
-func (st *dbState) serveUpdates(ups []*updateReq) {
+func (st *dbState) serveUpdates(ups []*updateReq, cache *docCache) {
 	edb, err := st.writer()
 	if err != nil {
+		cache.reset()
 		for _, u := range ups {
 			u.fail(err)
 		}
 		return
 	}
+	cache.bind(edb)
 	g := &group{st: st, edb: edb, revsLimit: edb.RevsLimit(), docs: map[string]*docWork{}, locals: map[string]*localWork{}}
-	if err := g.load(ups); err != nil {
+	if err := g.load(ups, cache); err != nil {
 		for _, u := range ups {
 			u.fail(err)
 		}
@@ -197,10 +259,15 @@ func (st *dbState) serveUpdates(ups []*updateReq) {
 		}
 	}
 	if err != nil {
+		// The engine may now hold something else than the cache says.
+		cache.reset()
 		for _, u := range ups {
 			u.fail(err)
 		}
 		return
+	}
+	for _, f := range g.final {
+		cache.put(f.di, f.revs, f.shape)
 	}
 	if written {
 		st.committed()
@@ -208,7 +275,8 @@ func (st *dbState) serveUpdates(ups []*updateReq) {
 	for i, u := range ups {
 		for j, p := range u.docs {
 			if replies[i].results[j].Err == nil && !p.local {
-				replies[i].infos[j] = g.final[p.id]
+				f := g.final[p.id]
+				replies[i].infos[j], replies[i].shapes[j] = f.di, f.shape
 			}
 		}
 		u.reply <- replies[i]
@@ -222,11 +290,20 @@ type group struct {
 	revsLimit uint64
 	docs      map[string]*docWork
 	locals    map[string]*localWork
-	final     map[string]*engines.DocInfo
+	final     map[string]finalDoc
 }
 
-// load reads the current doc info of every document the group touches.
-func (g *group) load(ups []*updateReq) error {
+// finalDoc is a document's doc info as the group writes it, with its
+// tree's shape and revision count (-1 when not counted).
+type finalDoc struct {
+	di    *engines.DocInfo
+	shape treeShape
+	revs  int
+}
+
+// load reads the current doc info of every document the group touches:
+// from the cache, else from the engine (and then into the cache).
+func (g *group) load(ups []*updateReq, cache *docCache) error {
 	var ids, lids []string
 	for _, u := range ups {
 		for _, p := range u.docs {
@@ -239,8 +316,13 @@ func (g *group) load(ups []*updateReq) error {
 					lids = append(lids, p.id)
 				}
 			} else if _, ok := g.docs[p.id]; !ok {
-				g.docs[p.id] = &docWork{}
-				ids = append(ids, p.id)
+				w := &docWork{}
+				g.docs[p.id] = w
+				if e, ok := cache.get(p.id); ok {
+					w.old, w.tree, w.shape = e.di, e.di.RevTree, e.shape
+				} else {
+					ids = append(ids, p.id)
+				}
 			}
 		}
 	}
@@ -254,6 +336,7 @@ func (g *group) load(ups []*updateReq) error {
 			w.old = infos[i]
 			if infos[i] != nil {
 				w.tree = infos[i].RevTree
+				cache.put(infos[i], -1, treeShape{})
 			}
 		}
 	}
@@ -274,7 +357,7 @@ func (g *group) load(ups []*updateReq) error {
 // apply merges one request's documents into the group's working state. An
 // all-or-nothing request that fails anywhere leaves no trace.
 func (g *group) apply(u *updateReq) updateReply {
-	rep := updateReply{results: make([]UpdateResult, len(u.docs)), infos: make([]*engines.DocInfo, len(u.docs))}
+	rep := updateReply{results: make([]UpdateResult, len(u.docs)), infos: make([]*engines.DocInfo, len(u.docs)), shapes: make([]treeShape, len(u.docs))}
 	var saved map[string]docWork
 	var savedLocal map[string]localWork
 	if u.allOrNothing {
@@ -332,7 +415,13 @@ func (g *group) applyInteractive(p *prepared) (string, error) {
 	rev := engines.Rev{Pos: p.base.Pos + 1, ID: p.newID}
 	size := p.size
 	var path engines.RevBranch
-	winner, exists := revtree.Winner(w.tree)
+	// Most histories are one branch: its leaf is the winner, and extending
+	// it keeps the history one branch.
+	winner, linear := w.linearLeaf()
+	exists := linear
+	if !linear {
+		winner, exists = revtree.WinningLeaf(w.tree)
+	}
 	switch {
 	case !exists:
 		if p.hasBase {
@@ -354,23 +443,50 @@ func (g *group) applyInteractive(p *prepared) (string, error) {
 		parent := winner.Rev
 		rev = engines.Rev{Pos: parent.Pos + 1, ID: revtree.NewRevID(false, parent, p.body)}
 		size = uint64(jsondoc.RenderedSize(p.id, revtree.FormatRev(rev), false, p.body))
-		path = revtree.PathFromRevs(rev.Pos, []string{rev.ID, parent.ID}, nil)
+		if !linear {
+			path = revtree.PathFromRevs(rev.Pos, []string{rev.ID, parent.ID}, nil)
+		}
 	default:
 		if !p.hasBase {
 			return "", fmt.Errorf("%w: %s exists; give its current _rev (%s) to update it", ErrConflict, p.id, revtree.FormatRev(winner.Rev))
 		}
-		if !revtree.IsLeaf(w.tree, p.base) {
+		// The winner is a leaf: the usual edit needs no search.
+		if p.base != winner.Rev && !revtree.IsLeaf(w.tree, p.base) {
 			return "", fmt.Errorf("%w: %s: revision %s is not current (current: %s)", ErrConflict, p.id, revtree.FormatRev(p.base), revtree.FormatRev(winner.Rev))
 		}
-		path = revtree.PathFromRevs(rev.Pos, []string{rev.ID, p.base.ID}, nil)
+		if !linear {
+			path = revtree.PathFromRevs(rev.Pos, []string{rev.ID, p.base.ID}, nil)
+		}
 	}
 	v := &engines.RevValue{Deleted: p.deleted, Size: size}
-	setLeafValue(path, v)
-	tree, res := revtree.Merge(w.tree, path)
-	if res != revtree.NewLeaf {
-		return "", fmt.Errorf("%w: %s: revision %s already exists", ErrConflict, p.id, revtree.FormatRev(rev))
+	var tree engines.RevTree
+	extended := false
+	if linear {
+		// The edit extends the only leaf (an update names a leaf, a
+		// recreation extends the winner).
+		tree, extended = revtree.AppendLeaf(w.tree, winner.Rev, rev.ID, v)
+		if !extended {
+			path = revtree.PathFromRevs(rev.Pos, []string{rev.ID, winner.Rev.ID}, nil)
+		}
 	}
-	w.tree = revtree.Stem(tree, g.revsLimit)
+	if !extended {
+		setLeafValue(path, v)
+		var res revtree.MergeResult
+		tree, res = revtree.Merge(w.tree, path)
+		if res != revtree.NewLeaf {
+			return "", fmt.Errorf("%w: %s: revision %s already exists", ErrConflict, p.id, revtree.FormatRev(rev))
+		}
+	}
+	// A linear history no longer than revs_limit has nothing to stem, and
+	// stemming a longer one keeps it linear with the same leaf.
+	if !extended || g.revsLimit > 0 && rev.Pos-tree[0].Start >= g.revsLimit {
+		tree = revtree.Stem(tree, g.revsLimit)
+	}
+	w.tree = tree
+	w.shape = treeShape{}
+	if extended {
+		w.shape = treeShape{known: true, linear: true, leaf: revtree.Leaf{Rev: rev, Value: v}}
+	}
 	w.pending = append(w.pending, pendingBody{rev: rev, value: v, body: p.body})
 	w.changed = true
 	return revtree.FormatRev(rev), nil
@@ -398,6 +514,7 @@ func (g *group) applyReplicated(p *prepared) (string, error) {
 		return revtree.FormatRev(p.rev), nil
 	}
 	w.tree = revtree.Stem(tree, g.revsLimit)
+	w.shape = treeShape{}
 	w.pending = append(w.pending, pendingBody{rev: p.rev, value: v, body: p.body})
 	w.changed = true
 	return revtree.FormatRev(p.rev), nil
@@ -429,15 +546,33 @@ func (g *group) write() (bool, error) {
 		}
 	}
 	slices.Sort(ids)
-	g.final = make(map[string]*engines.DocInfo, len(ids))
+	g.final = make(map[string]finalDoc, len(ids))
 	seq := g.edb.UpdateSeq()
 	pairs := make([]engines.DocInfoPair, 0, len(ids))
 	for _, id := range ids {
 		w := g.docs[id]
 		seq++
+		// A linear history's leaf is its winner, its sizes and, usually,
+		// the revision just added.
+		winner, linear := w.linearLeaf()
+		var active, external uint64
+		if linear {
+			if winner.Value != nil {
+				external = winner.Value.Size
+			}
+			active = external
+		} else {
+			winner, _ = revtree.WinningLeaf(w.tree)
+			active, external = revtree.Sizes(w.tree)
+		}
 		for _, pb := range w.pending {
-			node, _, ok := revtree.Find(w.tree, pb.rev)
-			if !ok || node.Value != pb.value {
+			var value *engines.RevValue
+			if linear && pb.rev == winner.Rev {
+				value = winner.Value
+			} else if node := revtree.FindNode(w.tree, pb.rev); node != nil {
+				value = node.Value
+			}
+			if value != pb.value {
 				continue // stemmed away, or an existing value was kept
 			}
 			ptr, _, err := g.edb.WriteDocBody(pb.body)
@@ -446,8 +581,6 @@ func (g *group) write() (bool, error) {
 			}
 			pb.value.Ptr, pb.value.Seq = ptr, seq
 		}
-		winner, _ := revtree.Winner(w.tree)
-		active, external := revtree.Sizes(w.tree)
 		di := &engines.DocInfo{
 			ID:           id,
 			UpdateSeq:    seq,
@@ -456,7 +589,11 @@ func (g *group) write() (bool, error) {
 			ActiveSize:   active,
 			ExternalSize: external,
 		}
-		g.final[id] = di
+		revs := -1
+		if linear {
+			revs = int(winner.Rev.Pos - w.tree[0].Start + 1)
+		}
+		g.final[id] = finalDoc{di: di, shape: w.shape, revs: revs}
 		pairs = append(pairs, engines.DocInfoPair{Old: w.old, New: di})
 	}
 	var locals []engines.LocalDoc
