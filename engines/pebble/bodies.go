@@ -2,8 +2,13 @@ package pebble
 
 import "sync"
 
-// maxKeptArena bounds the memory pendingBodies keeps between batches.
+// maxKeptArena bounds the memory pendingBodies keeps between batches, and
+// the buffer of the batch kept for reuse (db.newBatch).
 const maxKeptArena = 8 << 20
+
+// maxKeptUndo bounds the entries of the undo log's array kept between
+// commits.
+const maxKeptUndo = 1 << 16
 
 // pendingBodies holds the bodies written since the last applied batch, back
 // to back in one buffer that is reused from batch to batch. The updater adds

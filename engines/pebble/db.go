@@ -43,13 +43,16 @@ type db struct {
 	dirty        bool   // something since the last synced batch
 	undo         []undoEntry
 	compaction   *compaction
+	ungrant      func() // takes back the shared cache's memtable grant
 
 	pending pendingBodies
 
 	// deferred is the batch of the last WriteDocInfos while no one has
 	// applied it yet; applyMu serializes applying it.
-	deferred atomic.Pointer[pebble.Batch]
+	deferred atomic.Pointer[ownedBatch]
 	applyMu  sync.Mutex
+	// spare is the last committed batch, emptied, for newBatch to reuse.
+	spare atomic.Pointer[ownedBatch]
 }
 
 // undoEntry restores one key to its value before an uncommitted write.
@@ -64,7 +67,8 @@ var _ engines.Compacter = (*db)(nil)
 var _ engines.Checker = (*db)(nil)
 
 func newDB(e *engine, path string, gen uint64, pdb *pebble.DB, st *state) *db {
-	d := &db{eng: e, fs: e.fs, path: path, gen: gen, committed: st, nextPtr: st.NextPtr, lastInfosPtr: st.NextPtr}
+	d := &db{eng: e, fs: e.fs, path: path, gen: gen, committed: st, nextPtr: st.NextPtr, lastInfosPtr: st.NextPtr,
+		ungrant: e.grantMemTables()}
 	d.pending.base = st.NextPtr
 	d.st.Store(st)
 	d.cur.Store(newHandle(pdb, genDir(e.fs, path, gen), e.fs, &d.handles, &d.errs))
@@ -196,8 +200,11 @@ func (d *db) Close() error {
 		errs = append(errs, d.compaction.cancel())
 	}
 	h := d.cur.Load()
-	if b := d.deferred.Swap(nil); b != nil {
-		_ = b.Close() // never applied: nothing to undo
+	if ob := d.deferred.Swap(nil); ob != nil {
+		_ = ob.b.Close() // never applied: nothing to undo
+	}
+	if ob := d.spare.Swap(nil); ob != nil {
+		_ = ob.b.Close()
 	}
 	if len(d.undo) > 0 && d.failed.Load() == nil {
 		errs = append(errs, d.rollback(h.pdb))
@@ -205,6 +212,7 @@ func (d *db) Close() error {
 	d.cur.Store(nil)
 	h.release()
 	d.handles.Wait()
+	d.ungrant()
 	errs = append(errs, d.errs.take()...)
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("pebble: close %s: %w", d.path, err)

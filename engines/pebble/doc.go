@@ -11,7 +11,18 @@
 // bodies by pointer (a counter), purge infos by purge sequence and by UUID,
 // and one state record (sequences, counters, sizes, limits, security, UUID,
 // next body pointer) that is rewritten in the same batch as every change.
-// Records use the shared codec of package engines.
+// Records use the shared codec of package engines. Bodies of 256 bytes or
+// more move into Pebble's blob files when their memtable is flushed (value
+// separation), so compactions rewrite only the small records; tables are
+// cut at prefix boundaries, so an append-mostly load's tables move down the
+// tree without being rewritten.
+//
+// # Memory
+//
+// Pebble charges a database's memtables (up to three of MemTableSize)
+// against its block cache. The engine adds that budget to a database's own
+// cache, and grants it to a shared cache for as long as the database is
+// open, so the cache size is what is left for blocks.
 //
 // # Durability
 //

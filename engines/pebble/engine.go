@@ -44,10 +44,15 @@ type Options struct {
 	FS vfs.FS
 	// Cache, if set, is a block cache shared by every database of the
 	// engine. The caller keeps its reference and releases it after the
-	// last database is closed.
+	// last database is closed. Pebble charges memtables against the cache
+	// they belong to, which would leave no room for blocks once a few
+	// databases have grown their memtables; so every open database grants
+	// the shared cache its memtable budget (see memTableBudget), and the
+	// cache's size is what it holds of blocks beside the memtables.
 	Cache *pebble.Cache
 	// CacheSize is the size of each database's own block cache when Cache
-	// is nil; 0 means 8 MiB.
+	// is nil; 0 means 8 MiB. Like a shared cache, it counts blocks only:
+	// a database may use CacheSize plus its memtable budget.
 	CacheSize int64
 	// MemTableSize is the largest memtable of each database; 0 means
 	// 16 MiB. Pebble starts a database's memtable at 256 KiB and doubles it
@@ -227,30 +232,64 @@ func (e *engine) removeStaleGens(path string, live uint64) error {
 	return nil
 }
 
-// openPebble opens (or, with create, creates) the Pebble database in dir.
-func (e *engine) openPebble(dir string, create bool) (*pebble.DB, error) {
+// memTableBudget is the most memtable memory Pebble charges to a database's
+// block cache: the mutable memtable, one being flushed (Pebble's default
+// MemTableStopWritesThreshold of 2) and one kept for reuse. Without room
+// for it, a database whose memtables have grown caches no block at all, and
+// every lookup rereads and re-checksums the filter and index blocks of
+// every table it visits.
+func (e *engine) memTableBudget() int64 { return 3 * int64(e.opts.MemTableSize) }
+
+// grantMemTables gives a shared cache room for one database's memtables;
+// the returned func takes it back. With a private cache (sized for them
+// by openPebble) it does nothing.
+func (e *engine) grantMemTables() func() {
+	if e.opts.Cache == nil {
+		return func() {}
+	}
+	// A negative reservation grows the cache by what Pebble's memtable
+	// reservations of this database will shrink it by.
+	return e.opts.Cache.Reserve(-int(e.memTableBudget()))
+}
+
+// options returns the options every open of a database uses, reading and
+// writing through fs, and a func to call once pebble.Open returns: with no
+// shared cache, the database gets a private one sized for its memtables
+// too (see memTableBudget), which the database references and the func
+// releases.
+func (e *engine) options(fs vfs.FS) (*pebble.Options, func()) {
 	opts := &pebble.Options{
-		FS:                 e.fs,
+		FS:                 fs,
 		Cache:              e.opts.Cache,
 		Logger:             quietLogger{},
 		EventListener:      &pebble.EventListener{BackgroundError: func(error) {}, DataCorruption: func(pebble.DataCorruptionInfo) {}},
 		MemTableSize:       e.opts.MemTableSize,
 		MaxOpenFiles:       256,
 		FormatMajorVersion: pebble.FormatNewest,
-		ErrorIfExists:      create,
-		ErrorIfNotExists:   !create,
 	}
 	// Document lookups by ID miss on every new document: bloom filters keep
 	// those misses off the data blocks.
 	for i := range opts.Levels {
 		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
-
-	if opts.Cache == nil {
-		c := pebble.NewCache(e.opts.CacheSize)
-		defer c.Unref() // the database holds its own reference
-		opts.Cache = c
+	// No value separation (blob files): Pebble v2.1.7 dereferences nil
+	// when a blob file write fails during a flush (blob.FileWriter.Close ->
+	// fileBufferedWritable.Abort), turning a full or failing disk into a
+	// crash of the mount. Bodies stay in the tables.
+	if opts.Cache != nil {
+		return opts, func() {}
 	}
+	c := pebble.NewCache(e.opts.CacheSize + e.memTableBudget())
+	opts.Cache = c
+	return opts, c.Unref
+}
+
+// openPebble opens (or, with create, creates) the Pebble database in dir.
+func (e *engine) openPebble(dir string, create bool) (*pebble.DB, error) {
+	opts, release := e.options(e.fs)
+	defer release()
+	opts.ErrorIfExists = create
+	opts.ErrorIfNotExists = !create
 	if create {
 		if err := e.fs.MkdirAll(dir, 0o755); err != nil {
 			return nil, err

@@ -1,6 +1,10 @@
 package pebble
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"github.com/couchfs/couchfs/engines"
+)
 
 // A database keeps every structure in one Pebble key space, partitioned by a
 // one-byte prefix. Fixed-width big-endian integers make the byte order of
@@ -20,14 +24,46 @@ const (
 var stateKey = []byte{prefixState}
 
 func stringKey(prefix byte, s string) []byte {
-	k := make([]byte, 0, 1+len(s))
-	return append(append(k, prefix), s...)
+	return appendStringKey(make([]byte, 0, 1+len(s)), prefix, s)
 }
 
-func uintKey(prefix byte, v uint64) []byte {
-	k := make([]byte, 9)
-	k[0] = prefix
-	binary.BigEndian.PutUint64(k[1:], v)
+func uintKey(prefix byte, v uint64) []byte { return appendUintKey(make([]byte, 0, 9), prefix, v) }
+
+func appendStringKey(dst []byte, prefix byte, s string) []byte {
+	return append(append(dst, prefix), s...)
+}
+
+func appendUintKey(dst []byte, prefix byte, v uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(dst, prefix), v)
+}
+
+// keyArena cuts the keys of one write from a single allocation. Its
+// capacity is fixed up front, so no key moves when a later one is added.
+type keyArena struct{ buf []byte }
+
+// newKeyArena sizes an arena for the keys one WriteDocInfos keeps: a body
+// key per pending body, a doc key and two changes keys per pair.
+func newKeyArena(bodies int, pairs []engines.DocInfoPair) keyArena {
+	n := 9*bodies + 19*len(pairs)
+	for _, p := range pairs {
+		n += len(pairID(p))
+	}
+	return keyArena{buf: make([]byte, 0, n)}
+}
+
+func (a *keyArena) str(prefix byte, s string) []byte {
+	return a.cut(appendStringKey(a.buf, prefix, s))
+}
+
+func (a *keyArena) uint(prefix byte, v uint64) []byte {
+	return a.cut(appendUintKey(a.buf, prefix, v))
+}
+
+// cut returns what grown added to the arena, capped so that appending to
+// the returned key cannot overwrite the next one.
+func (a *keyArena) cut(grown []byte) []byte {
+	k := grown[len(a.buf):len(grown):len(grown)]
+	a.buf = grown
 	return k
 }
 

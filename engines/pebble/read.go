@@ -61,8 +61,23 @@ func (d *db) lookup(prefix byte, ids []string, found func(i int, v []byte) error
 		return err
 	}
 	defer pr.close()
+	// Before a batch is loaded, its IDs are looked up (dbcore reads every
+	// document it updates); in an append-mostly load they all sort after
+	// the last stored one, and one seek to that key spares a seek per ID.
+	var last []byte
+	bounded := len(ids) > 1
+	if bounded {
+		if last, err = pr.last(); err != nil {
+			return err
+		}
+	}
+	var k []byte
 	for i, id := range ids {
-		v, ok, err := pr.get(stringKey(prefix, id))
+		k = appendStringKey(k[:0], prefix, id)
+		if bounded && bytes.Compare(k, last) > 0 {
+			continue
+		}
+		v, ok, err := pr.get(k)
 		if err != nil {
 			return err
 		}

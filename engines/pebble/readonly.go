@@ -8,7 +8,6 @@ import (
 	"os"
 
 	"github.com/cockroachdb/pebble/v2"
-	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/couchfs/couchfs/engines"
 )
@@ -56,28 +55,13 @@ func (e *engine) OpenReadOnly(path string) (engines.DB, error) {
 }
 
 // openPebbleReadOnly opens the Pebble database in dir read-only, with the
-// options openPebble uses for reading: the same comparer, cache and
-// filters, so the OPTIONS check passes and lookups use the bloom filters.
+// options openPebble uses, so the OPTIONS check passes and lookups use the
+// same cache and bloom filters.
 func (e *engine) openPebbleReadOnly(rofs vfs.FS, dir string) (*pebble.DB, error) {
-	opts := &pebble.Options{
-		FS:                 rofs,
-		Cache:              e.opts.Cache,
-		Logger:             quietLogger{},
-		EventListener:      &pebble.EventListener{BackgroundError: func(error) {}, DataCorruption: func(pebble.DataCorruptionInfo) {}},
-		MemTableSize:       e.opts.MemTableSize,
-		MaxOpenFiles:       256,
-		FormatMajorVersion: pebble.FormatNewest,
-		ErrorIfNotExists:   true,
-		ReadOnly:           true,
-	}
-	for i := range opts.Levels {
-		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
-	}
-	if opts.Cache == nil {
-		c := pebble.NewCache(e.opts.CacheSize)
-		defer c.Unref() // the database holds its own reference
-		opts.Cache = c
-	}
+	opts, release := e.options(rofs)
+	defer release()
+	opts.ErrorIfNotExists = true
+	opts.ReadOnly = true
 	return pebble.Open(dir, opts)
 }
 

@@ -27,14 +27,17 @@ func (d *db) WriteDocBody(body []byte) (uint64, uint64, error) {
 }
 
 // storePending adds the pending bodies to b, with their undo entries if
-// undo is not nil.
-func (d *db) storePending(b *pebble.Batch, undo *[]undoEntry) {
+// undo is not nil; keys holds the undo entries' keys.
+func (d *db) storePending(b *pebble.Batch, undo *[]undoEntry, keys *keyArena) {
+	var scratch [9]byte
 	d.pending.each(func(ptr uint64, body []byte) {
-		k := bodyKey(ptr)
-		_ = b.Set(k, body, nil)
-		if undo != nil {
-			*undo = append(*undo, undoEntry{key: k})
+		if undo == nil {
+			_ = b.Set(appendUintKey(scratch[:0], prefixBody, ptr), body, nil)
+			return
 		}
+		k := keys.uint(prefixBody, ptr)
+		_ = b.Set(k, body, nil)
+		*undo = append(*undo, undoEntry{key: k})
 	})
 }
 
@@ -98,11 +101,15 @@ func (d *db) WriteDocInfos(pairs []engines.DocInfoPair, locals []engines.LocalDo
 	}
 
 	// The batch lists keys in ascending order, prefix by prefix, which is
-	// the order Pebble's memtable inserts fastest.
-	b := pdb.NewBatchWithSize(d.pending.bytes() + 32*d.pending.count() + 256*len(pairs) + 64)
-	undo := make([]undoEntry, 0, d.pending.count()+3*len(pairs)+len(locals)+2*len(purges))
-	d.storePending(b, &undo)
-	var buf []byte
+	// the order Pebble's memtable inserts fastest. Every key the undo log
+	// keeps is cut from one arena, and each new doc info is encoded once
+	// for its doc key and its changes entry.
+	b := d.newBatch(pdb, d.pending.bytes()+32*d.pending.count()+256*len(pairs)+64)
+	keys := newKeyArena(d.pending.count(), pairs)
+	undo := slices.Grow(d.undo, d.pending.count()+3*len(pairs)+len(locals)+2*len(purges))
+	d.storePending(b, &undo, &keys)
+	var enc []byte
+	encAt := make([][2]int, len(pairs)) // pairs[i].New encoded is enc[encAt[i][0]:encAt[i][1]]
 	var newSeqs []int
 	for _, i := range order {
 		p := pairs[i]
@@ -115,14 +122,16 @@ func (d *db) WriteDocInfos(pairs []engines.DocInfoPair, locals []engines.LocalDo
 			next.ActiveSize -= p.Old.ActiveSize
 			next.ExternalSize -= p.Old.ExternalSize
 		}
-		k := docKey(pairID(p))
+		k := keys.str(prefixDoc, pairID(p))
 		undo = append(undo, undoEntry{key: k, value: stored[i], present: p.Old != nil})
 		if p.New == nil {
 			_ = b.Delete(k, nil)
 			continue
 		}
-		buf = engines.AppendDocInfo(buf[:0], p.New)
-		_ = b.Set(k, buf, nil)
+		start := len(enc)
+		enc = engines.AppendDocInfo(enc, p.New)
+		encAt[i] = [2]int{start, len(enc)}
+		_ = b.Set(k, enc[start:], nil)
 		newSeqs = append(newSeqs, i)
 		if p.New.Deleted {
 			next.DelDocCount++
@@ -151,19 +160,21 @@ func (d *db) WriteDocInfos(pairs []engines.DocInfoPair, locals []engines.LocalDo
 	// pair may be taken by another in the same batch.
 	for i, p := range pairs {
 		if p.Old != nil && (p.New == nil || p.New.UpdateSeq != p.Old.UpdateSeq) {
-			k := seqKey(p.Old.UpdateSeq)
+			k := keys.uint(prefixSeq, p.Old.UpdateSeq)
 			_ = b.Delete(k, nil)
 			undo = append(undo, undoEntry{key: k, value: stored[i], present: true})
 		}
 	}
-	slices.SortFunc(newSeqs, func(a, c int) int { return cmp.Compare(pairs[a].New.UpdateSeq, pairs[c].New.UpdateSeq) })
+	// Pairs usually arrive in UpdateSeq order already.
+	if !slices.IsSortedFunc(newSeqs, bySeq(pairs)) {
+		slices.SortFunc(newSeqs, bySeq(pairs))
+	}
 	// A changes entry holds the whole doc info, so the changes feed is one
 	// scan with no lookup per document.
 	for _, i := range newSeqs {
 		p := pairs[i]
-		k := seqKey(p.New.UpdateSeq)
-		buf = engines.AppendDocInfo(buf[:0], p.New)
-		_ = b.Set(k, buf, nil)
+		k := keys.uint(prefixSeq, p.New.UpdateSeq)
+		_ = b.Set(k, enc[encAt[i][0]:encAt[i][1]], nil)
 		if p.Old != nil && p.Old.UpdateSeq == p.New.UpdateSeq {
 			undo = append(undo, undoEntry{key: k, value: stored[i], present: true})
 		} else {
@@ -176,10 +187,10 @@ func (d *db) WriteDocInfos(pairs []engines.DocInfoPair, locals []engines.LocalDo
 	}
 	next.NextPtr = d.nextPtr
 	_ = b.Set(stateKey, next.encode(), nil)
-	d.deferred.Store(b)
+	d.deferred.Store(&ownedBatch{b: b, pdb: pdb})
 	d.dropPending()
 	d.st.Store(next)
-	d.undo = append(d.undo, undo...)
+	d.undo = undo
 	d.dirty = true
 	d.lastInfosPtr = d.nextPtr
 	return nil
@@ -195,15 +206,49 @@ func (d *db) applyDeferred() error {
 	}
 	d.applyMu.Lock()
 	defer d.applyMu.Unlock()
-	b := d.deferred.Swap(nil)
-	if b == nil {
+	ob := d.deferred.Swap(nil)
+	if ob == nil {
 		return nil
 	}
-	defer b.Close()
-	if err := commitBatch(b, pebble.NoSync); err != nil {
+	if err := commitBatch(ob.b, pebble.NoSync); err != nil {
+		_ = ob.b.Close()
 		return d.fail(fmt.Errorf("write doc infos: %w", err))
 	}
+	d.recycle(ob)
 	return nil
+}
+
+// ownedBatch is a batch with the generation it writes to.
+type ownedBatch struct {
+	b   *pebble.Batch
+	pdb *pebble.DB
+}
+
+// newBatch returns an empty batch of pdb with room for about size bytes.
+// It reuses the last committed batch's buffer: a bulk load's batches are
+// megabytes each, and allocating and zeroing a new one per commit is a
+// good part of the garbage a load makes. Updater only.
+func (d *db) newBatch(pdb *pebble.DB, size int) *pebble.Batch {
+	if ob := d.spare.Swap(nil); ob != nil {
+		if ob.pdb == pdb {
+			return ob.b
+		}
+		_ = ob.b.Close() // of a generation compaction replaced
+	}
+	return pdb.NewBatch(pebble.WithInitialSizeBytes(size), pebble.WithMaxRetainedSizeBytes(maxKeptArena))
+}
+
+// recycle keeps a committed batch for the next newBatch. Any goroutine:
+// the updater after Commit, a reader after applying a deferred batch.
+func (d *db) recycle(ob *ownedBatch) {
+	ob.b.Reset()
+	if old := d.spare.Swap(ob); old != nil {
+		_ = old.b.Close()
+	}
+}
+
+func bySeq(pairs []engines.DocInfoPair) func(a, c int) int {
+	return func(a, c int) int { return cmp.Compare(pairs[a].New.UpdateSeq, pairs[c].New.UpdateSeq) }
 }
 
 func pairID(p engines.DocInfoPair) string {
@@ -341,24 +386,38 @@ func (d *db) sync(next *state) error {
 	// Readers wait on applyMu while a deferred batch is being synced, so
 	// none reads past a write that WriteDocInfos already returned.
 	d.applyMu.Lock()
-	b := d.deferred.Swap(nil)
-	if b == nil {
-		b = d.cur.Load().pdb.NewBatchWithSize(d.pending.bytes() + 32*d.pending.count() + 256)
+	ob := d.deferred.Swap(nil)
+	if ob == nil {
+		pdb := d.cur.Load().pdb
+		ob = &ownedBatch{b: d.newBatch(pdb, d.pending.bytes()+32*d.pending.count()+256), pdb: pdb}
 	}
-	d.storePending(b, nil)
-	_ = b.Set(stateKey, next.encode(), nil)
-	err := commitBatch(b, pebble.Sync)
+	d.storePending(ob.b, nil, nil)
+	_ = ob.b.Set(stateKey, next.encode(), nil)
+	err := commitBatch(ob.b, pebble.Sync)
 	d.applyMu.Unlock()
-	_ = b.Close()
 	if err != nil {
+		_ = ob.b.Close()
 		return d.fail(fmt.Errorf("commit: %w", err))
 	}
+	d.recycle(ob)
 	d.dropPending()
 	d.st.Store(next)
 	d.committed = next
-	d.undo = d.undo[:0]
+	d.resetUndo()
 	d.dirty = false
 	return nil
+}
+
+// resetUndo empties the undo log once what it would undo is durable. It
+// keeps the log's array for the next writes, without the keys and values
+// it pointed to, unless a large load grew it. Updater only.
+func (d *db) resetUndo() {
+	if cap(d.undo) > maxKeptUndo {
+		d.undo = nil
+		return
+	}
+	clear(d.undo)
+	d.undo = d.undo[:0]
 }
 
 // getCopy reads k, copying the value out of Pebble's buffer.
