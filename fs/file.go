@@ -2,7 +2,9 @@ package fs
 
 import (
 	"context"
+	"log/slog"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -67,6 +69,19 @@ type fileNode struct {
 	// that are in flight, or that removed it: the kernel updates its own
 	// name cache for those, so the invalidator leaves the name alone.
 	ownOps int
+	// saving counts this node's saves in flight. The invalidator can read
+	// a save's change before the save has recorded its revision here, and
+	// would take it for a change made elsewhere: while a save is in flight
+	// it only sets missed, and the save refreshes the kernel's attributes
+	// when it ends (which a successful save does anyway).
+	saving int
+	missed bool
+	// attrReplies counts the replies that handed the kernel this node's
+	// attributes (attrLocked). A save need not refresh the kernel's
+	// attributes when none went out since the writer's last write or
+	// truncation: the kernel drops its cached size and times itself on
+	// each of those, and nothing has given it others since.
+	attrReplies atomic.Uint64
 
 	// kindScratch and kindSymlink
 	data     []byte
@@ -122,8 +137,10 @@ func (n *fileNode) served(rev string, size int, stamp uint64) bool {
 	return true
 }
 
-// attr fills out from the node's current state; the caller holds n.mu.
+// attrLocked fills a, for a reply to the kernel, from the node's current
+// state; the caller holds n.mu.
 func (n *fileNode) attrLocked(a *fuse.Attr, size int64) {
+	n.attrReplies.Add(1)
 	switch n.kind {
 	case kindScratch:
 		n.m.fillAttr(a, syscall.S_IFREG|n.mode, int64(len(n.data)), n.mtime)
@@ -264,7 +281,7 @@ func (n *fileNode) truncate(ctx context.Context, f gofs.FileHandle, size int64) 
 		}
 		data, rev = doc.JSON(), doc.Rev
 	}
-	_, errno := n.save(resize(data, int(size)), rev, callerPid(ctx))
+	_, errno := n.save(resize(data, int(size)), rev, callerPid(ctx), attrMark{})
 	return errno
 }
 
@@ -328,7 +345,7 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 	undo := func() {
 		if h.writer {
 			n.m.untrackOpen(h)
-			n.closeWriter()
+			n.closeWriter(false)
 		}
 	}
 
@@ -347,6 +364,11 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 		}
 		h.hasDraft = true
 		h.dirty = trunc && !pending
+		// The kernel sets its size of the file to 0 when it gets this
+		// OPEN's reply (ATOMIC_O_TRUNC).
+		if trunc {
+			h.moved, h.mark = true, attrMark{replies: n.attrReplies.Load(), ok: true}
+		}
 		n.mu.Unlock()
 		return h, n.openFlags(h, false), 0
 	}
@@ -390,11 +412,20 @@ func (n *fileNode) openFlags(h *docHandle, cacheable bool) uint32 {
 	return fl
 }
 
+// attrMark is the node's attrReplies when a writer last changed the
+// kernel's size of the file (its O_TRUNC, a write(), an ftruncate()). The
+// zero value marks nothing: the save always refreshes.
+type attrMark struct {
+	replies uint64
+	ok      bool
+}
+
 // save stores data as the document's new revision: the one save path for
 // close, fsync, truncate(2) and rename onto a document. base is the
-// revision the data was made from. On failure the bytes are parked in
-// .rejected/ and logged; the document is unchanged.
-func (n *fileNode) save(data []byte, base string, pid uint32) (string, syscall.Errno) {
+// revision the data was made from; mark is the writer's attrMark. On
+// failure the bytes are parked in .rejected/ and logged; the document is
+// unchanged.
+func (n *fileNode) save(data []byte, base string, pid uint32, mark attrMark) (string, syscall.Errno) {
 	n.mu.Lock()
 	if n.kind != kindDoc {
 		n.mu.Unlock()
@@ -404,12 +435,27 @@ func (n *fileNode) save(data []byte, base string, pid uint32) (string, syscall.E
 	if pending {
 		base = n.pendingBase
 	}
+	n.saving++
 	n.mu.Unlock()
 
 	body, base, eff, note := n.ns.prepare(id, data, base, pending && base == "", pid)
 	rev, err := n.store(id, body, base)
 	file := n.ns.ns.prefix() + name
 	if err != nil {
+		n.mu.Lock()
+		n.saving--
+		missed := n.missed
+		n.missed = false
+		var gen uint64
+		if missed {
+			n.staleGen++
+			gen = n.staleGen
+		}
+		n.mu.Unlock()
+		if missed {
+			// A change made elsewhere while this save was in flight.
+			n.refreshAttrs(gen)
+		}
 		n.m.park(n.ns.db, file, data, err)
 		errno := toErrno(err)
 		if pending && (errno == syscall.EIO || errno == syscall.ENOSPC) {
@@ -431,6 +477,16 @@ func (n *fileNode) save(data []byte, base string, pid uint32) (string, syscall.E
 	}
 	stamp := n.ns.noteChange(n.m)
 	n.mu.Lock()
+	n.saving--
+	// Before close() or fsync() returns, the kernel must drop attributes a
+	// GETATTR, LOOKUP or READDIRPLUS gave it after the writer's last write
+	// (the stored revision's, until this save), and any change the
+	// invalidator saw meanwhile. With neither, what the kernel holds is the
+	// state its own write or truncation left: attributes it asks for
+	// again, which now describe this save. That spares a notification,
+	// one write to the device, per save.
+	refresh := n.missed || !mark.ok || n.attrReplies.Load() != mark.replies
+	n.missed = false
 	n.pending, n.pendingBase = false, ""
 	gone := rev.Doc == nil // "_deleted": true was written
 	if gone {
@@ -438,15 +494,24 @@ func (n *fileNode) save(data []byte, base string, pid uint32) (string, syscall.E
 	} else {
 		n.served(rev.Doc.Rev, rev.Doc.Size(), stamp)
 	}
-	n.staleGen++
-	gen := n.staleGen
+	var gen uint64
+	if refresh {
+		n.staleGen++
+		gen = n.staleGen
+	}
 	n.mu.Unlock()
 	n.ns.saved(n, name, id, pid, eff, rev.Rev)
-	n.m.inv.queueAttrs(n, gen)
+	if refresh {
+		n.refreshAttrs(gen)
+	}
 	if gone {
 		n.m.inv.queueEntry(n)
 	}
-	n.m.log.Debug("saved", "db", n.ns.db, "id", id, "base", eff, "rev", rev.Rev, "bytes", len(data))
+	if n.m.log.Enabled(context.Background(), slog.LevelDebug) {
+		// Checked first: building the arguments costs allocations on
+		// every save even when debug logging is off.
+		n.m.log.Debug("saved", "db", n.ns.db, "id", id, "base", eff, "rev", rev.Rev, "bytes", len(data))
+	}
 	return rev.Rev, 0
 }
 
@@ -468,6 +533,14 @@ func (n *fileNode) store(id string, body []byte, base string) (dbcore.SaveResult
 // It returns the body, the base revision, the revision the save is
 // effectively based on, and a note to log when it changed something.
 func (s *nsState) prepare(id string, data []byte, base string, create bool, pid uint32) (body []byte, newBase, eff, note string) {
+	// Most saves hold none of the members looked at: pass them on unsplit.
+	looked := []string{"_rev"}
+	if create {
+		looked = append(looked, "_id")
+	}
+	if !mayHaveMember(data, looked...) {
+		return data, base, base, ""
+	}
 	ms, ok := splitObject(data)
 	if !ok {
 		return data, base, base, ""

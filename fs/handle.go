@@ -38,6 +38,13 @@ type docHandle struct {
 	wrote    bool   // a write() reached the draft since the last save
 	dirty    bool   // the draft differs from what was last saved
 	gen      uint64 // bumped by every change to the draft
+	// moved is set while the kernel's size of the file may be one this
+	// handle's O_TRUNC, write() or ftruncate() gave it rather than a stored
+	// revision's: from such a change until a save that leaves the kernel
+	// the stored size (see fileNode.save). mark is the node's attrMark at
+	// the last such change.
+	moved bool
+	mark  attrMark
 }
 
 var (
@@ -120,6 +127,7 @@ func (h *docHandle) Write(ctx context.Context, data []byte, off int64) (uint32, 
 	}
 	h.draft = writeAt(h.draft, data, off)
 	h.wrote, h.dirty = true, true
+	h.changedKernelSize()
 	h.gen++
 	return uint32(len(data)), 0
 }
@@ -149,7 +157,18 @@ func (h *docHandle) truncate(size int) {
 	h.ensureDraftLocked()
 	h.draft = resize(h.draft, size)
 	h.dirty = true
+	h.changedKernelSize()
 	h.gen++
+}
+
+// changedKernelSize records a change of the draft that the kernel also
+// makes to its size of the file (a write, a truncation); the caller holds
+// h.mu. The kernel applies it after this request's reply, so an attribute
+// reply counted before the mark answers a request the kernel sent before
+// the change, whose attributes it then ignores.
+func (h *docHandle) changedKernelSize() {
+	h.moved = true
+	h.mark = attrMark{replies: h.n.attrReplies.Load(), ok: true}
 }
 
 // Flush runs on every close(2) of a descriptor of this handle. It saves
@@ -185,7 +204,10 @@ func (h *docHandle) Release(ctx context.Context) syscall.Errno {
 	if h.writer {
 		h.commitIfDirty("release")
 		h.n.m.untrackOpen(h)
-		h.n.closeWriter()
+		h.mu.Lock()
+		moved := h.moved
+		h.mu.Unlock()
+		h.n.closeWriter(moved)
 	}
 	if h.cacheUser {
 		h.n.closeCached()
@@ -210,9 +232,9 @@ func (h *docHandle) commitIfDirty(reason string) {
 func (h *docHandle) commit(pid uint32) syscall.Errno {
 	h.mu.Lock()
 	data := append([]byte(nil), h.draft...)
-	base, gen := h.base, h.gen
+	base, gen, mark := h.base, h.gen, h.mark
 	h.mu.Unlock()
-	rev, errno := h.n.save(data, base, pid)
+	rev, errno := h.n.save(data, base, pid, mark)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if errno != 0 {
@@ -225,7 +247,9 @@ func (h *docHandle) commit(pid uint32) syscall.Errno {
 	}
 	h.base = rev
 	if h.gen == gen {
-		h.wrote, h.dirty = false, false
+		// The save left the kernel no size from this handle's changes
+		// (see fileNode.save).
+		h.wrote, h.dirty, h.moved = false, false, false
 	}
 	return 0
 }

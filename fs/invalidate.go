@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/couchfs/couchfs/dbcore"
 )
@@ -17,14 +18,16 @@ import (
 // hold only the node's kmu and wait for nothing. It does three jobs:
 //
 //   - for every database dbcore reports changed, it reads the changes since
-//     the last seq it handled and, for the changes this mount did not make
-//     itself, drops the kernel's attributes of changed documents and the
-//     names of deleted ones. Changes the kernel made itself — an unlink, a
-//     rename — are not notified: the kernel updated its own caches when it
-//     performed them;
+//     the last seq it handled (at most every refreshGap) and, for the
+//     changes this mount did not make itself, drops the kernel's attributes
+//     of changed documents and the names of deleted ones. Changes the
+//     kernel made itself — an unlink, a rename — are not notified: the
+//     kernel updated its own caches when it performed them. A mount that is
+//     its server's sole writer (Options.SoleWriter) skips this job;
 //   - it sends the attribute refreshes file system operations queue (after
-//     a save through the mount the kernel holds the size the application's
-//     writes gave the file, not the rendering's);
+//     a rename onto a document, or when the last page-cache reader of a
+//     file closes); a save and a writer's release send theirs themselves
+//     (pagecache.go, refreshAttrs);
 //   - it drops the names of documents that vanished without the kernel's
 //     doing: a save of "_deleted": true, a purge, a delete elsewhere found by
 //     an open.
@@ -58,7 +61,9 @@ func newInvalidator(m *mount) *invalidator {
 
 func (v *invalidator) start(root *rootNode) {
 	v.root = root
-	v.sub = v.m.srv.Subscribe()
+	if !v.m.opts.SoleWriter {
+		v.sub = v.m.srv.Subscribe()
+	}
 	go v.run()
 }
 
@@ -66,7 +71,9 @@ func (v *invalidator) start(root *rootNode) {
 func (v *invalidator) stop() {
 	close(v.quit)
 	<-v.stopped
-	v.sub.Close()
+	if v.sub != nil {
+		v.sub.Close()
+	}
 }
 
 // queueAttrs asks for node n's kernel attributes to be dropped unless that
@@ -98,21 +105,61 @@ func (v *invalidator) push(nt notice) {
 	}
 }
 
+// refreshGap is the least time between two reads of the databases' changes.
+// Every commit wakes the invalidator, and a read of the changes costs about
+// as much CPU as the file system's share of a save, so commits that come
+// closer together than this are read as one: a change made elsewhere
+// reaches the kernel's caches at most this much later.
+const refreshGap = 2 * time.Millisecond
+
 func (v *invalidator) run() {
 	defer close(v.stopped)
+	// due fires when changes reported within refreshGap of the last read
+	// are to be read; nil while none wait.
+	var due <-chan time.Time
+	var last time.Time
+	var changed <-chan struct{} // nil, never ready, for a sole writer
+	if v.sub != nil {
+		changed = v.sub.C()
+	}
 	for {
 		select {
 		case <-v.quit:
 			return
 		case <-v.wake:
 			v.drain()
-		case <-v.sub.C():
-			for _, db := range v.sub.Take() {
-				v.refresh(db)
+		case _, ok := <-changed:
+			if !ok {
+				// The server closed: nothing more to follow.
+				changed = nil
+				continue
 			}
-			v.drain()
+			if wait := refreshGap - time.Since(last); wait > 0 {
+				if due == nil {
+					due = time.After(wait)
+				}
+				continue
+			}
+			last = v.refreshAll()
+		case <-due:
+			due = nil
+			last = v.refreshAll()
 		}
 	}
+}
+
+// refreshAll pushes the changes of every database reported changed since
+// the last call, then the queued notifications, and returns when it began.
+func (v *invalidator) refreshAll() time.Time {
+	start := time.Now()
+	if v.sub == nil {
+		return start
+	}
+	for _, db := range v.sub.Take() {
+		v.refresh(db)
+	}
+	v.drain()
+	return start
 }
 
 func (v *invalidator) drain() {
@@ -260,6 +307,13 @@ func (v *invalidator) invalidateDoc(d *dbDir, name, id, rev string, deleted bool
 	}
 	fn.mu.Lock()
 	if fn.kind != kindDoc || fn.id != id || fn.pending || fn.ownOps > 0 || rev == fn.rev {
+		fn.mu.Unlock()
+		return
+	}
+	if fn.saving > 0 && !deleted {
+		// Most likely that save's own change, read before the save recorded
+		// it; the save refreshes the attributes when it ends either way.
+		fn.missed = true
 		fn.mu.Unlock()
 		return
 	}

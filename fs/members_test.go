@@ -37,6 +37,12 @@ func TestPrepareSave(t *testing.T) {
 			wantBase: "1-a", wantEff: "1-a"},
 		{name: "not an object passes through", id: "blue", data: `[1,2]`, base: "1-a", pid: pid,
 			wantBase: "1-a", wantEff: "1-a"},
+		{name: "escaped _rev is still a _rev", id: "blue", data: `{"\u005frev":"1-a","a":1}`, base: "2-b", pid: pid,
+			wantBody: map[string]any{"a": 1.0}, wantBase: "2-b", wantEff: "2-b"},
+		{name: "_rev only inside a value", id: "blue", data: `{"note":"_rev 1-a","a":{"_rev":"1-a"}}`, base: "2-b", pid: pid,
+			wantBase: "2-b", wantEff: "2-b"},
+		{name: "create with escaped foreign _id drops it", id: "copy", data: `{"\u005fid":"blue","a":1}`, create: true, pid: pid,
+			wantBody: map[string]any{"a": 1.0}, wantBase: "", wantEff: ""},
 		{name: "trailing garbage passes through", id: "blue", data: `{"a":1} x`, base: "1-a", create: true, pid: pid,
 			wantBase: "1-a", wantEff: "1-a"},
 	}
@@ -60,6 +66,27 @@ func TestPrepareSave(t *testing.T) {
 				t.Errorf("body = %s, want %v", body, tt.wantBody)
 			}
 		})
+	}
+}
+
+func TestMayHaveMember(t *testing.T) {
+	tests := []struct {
+		data string
+		keys []string
+		want bool
+	}{
+		{`{"a":1}`, []string{"_rev"}, false},
+		{`{"_rev":"1-a"}`, []string{"_rev"}, true},
+		{`{"\u005frev":"1-a"}`, []string{"_rev"}, true},
+		{`{"a":"\u00e9"}`, []string{"_rev"}, true}, // any escape may spell a key
+		{`{"_id":"x"}`, []string{"_rev"}, false},
+		{`{"_id":"x"}`, []string{"_rev", "_id"}, true},
+		{``, []string{"_rev"}, false},
+	}
+	for _, tt := range tests {
+		if got := mayHaveMember([]byte(tt.data), tt.keys...); got != tt.want {
+			t.Errorf("mayHaveMember(%s, %q) = %v, want %v", tt.data, tt.keys, got, tt.want)
+		}
 	}
 }
 

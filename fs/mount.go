@@ -46,6 +46,16 @@ type Options struct {
 	// DataDir, if set, is the directory whose file system statfs(2)
 	// reports (free space for df and editors).
 	DataDir string
+	// SoleWriter promises that every change to srv's databases is made
+	// through this mount, as under couchfs mount, whose server is the only
+	// one the data directory's lock admits and serves nothing else. The
+	// mount then does not read the databases' changes feeds to find changes
+	// made elsewhere: with frequent saves that reading costs about a tenth
+	// of the mount's CPU, all of it on changes the mount made itself. Leave
+	// it false when anything else writes to srv (a program using dbcore,
+	// replication): the kernel would see its changes only when its caches
+	// time out (EntryTimeout, AttrTimeout).
+	SoleWriter bool
 }
 
 // Handle is a live mount. Its methods may be called from any goroutine.
@@ -146,8 +156,13 @@ func Mount(mountpoint string, srv *dbcore.Server, opts Options) (*Handle, error)
 func (h *Handle) Mountpoint() string { return h.mountpoint }
 
 // Stats returns how many FUSE requests of each opcode the mount has served
-// so far.
+// so far (a request is counted as it arrives).
 func (h *Handle) Stats() Stats { return h.raw.stats() }
+
+// Timings returns, per opcode, how many requests the mount has served so far
+// and how long its handlers took: where a request's time goes inside the
+// file system, next to the round trip the kernel sees.
+func (h *Handle) Timings() Timings { return h.raw.timings() }
 
 // Wait blocks until the file system is unmounted (by Unmount or from
 // outside) and every request in flight has been answered, so every save

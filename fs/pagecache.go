@@ -178,21 +178,30 @@ func (n *fileNode) closeCached() {
 }
 
 // closeWriter is the release of a handle that could write. Its truncation
-// and writes moved the kernel's size and dropped pages, so the kernel's
-// attributes are refreshed, and unless other descriptors still read the
-// page cache, the next open stores the rendering again.
-func (n *fileNode) closeWriter() {
+// and writes may have dropped pages, so unless other descriptors still read
+// the page cache, the next open stores the rendering again. moved reports
+// that they also left the kernel a size of the file no save has corrected
+// (a refused save, a change after the last save): then the attributes are
+// refreshed here. A handle whose draft was saved after its last change
+// leaves the kernel nothing to correct, and sparing that notification
+// spares a save a write to the device.
+func (n *fileNode) closeWriter(moved bool) {
 	n.kmu.Lock()
 	n.mu.Lock()
 	n.writers--
 	if n.cacheUsers == 0 {
 		n.cachedRev = ""
 	}
-	n.staleGen++
-	gen := n.staleGen
+	var gen uint64
+	if moved {
+		n.staleGen++
+		gen = n.staleGen
+	}
 	n.mu.Unlock()
 	n.kmu.Unlock()
-	n.m.inv.queueAttrs(n, gen)
+	if moved {
+		n.refreshAttrs(gen)
+	}
 }
 
 // docAttr fills a with the attributes of stored document n for the kernel
@@ -215,8 +224,12 @@ func (n *fileNode) docAttr(a *fuse.Attr) (interim bool) {
 // refreshAttrs drops the kernel's cached attributes of n, if that is still
 // due for staleness generation gen and no descriptor reads the page cache
 // (closeCached asks again when the last one closes: until then the size
-// reported stays the cached revision's). Only the invalidator goroutine calls
-// it; it holds no lock the kernel could be waiting on.
+// reported stays the cached revision's). The invalidator goroutine calls it,
+// and so do a save and a writer's release, in the request that made the
+// attributes stale: an attribute invalidation waits for nothing, so sending
+// it while serving a request is safe, and sending it there, before close()
+// or fsync() returns, spares a handoff to the invalidator per save. The
+// caller holds neither of n's locks.
 func (n *fileNode) refreshAttrs(gen uint64) {
 	n.kmu.Lock()
 	defer n.kmu.Unlock()

@@ -77,6 +77,9 @@ func mountAction(c *cli.Context) error {
 		Debug:      c.Bool("debug"),
 		Logger:     log,
 		DataDir:    dir,
+		// The server is this process's alone (the data directory is
+		// locked) and only the mount writes to it.
+		SoleWriter: true,
 	})
 	if err != nil {
 		if cerr := closeAll(); cerr != nil {
@@ -84,6 +87,8 @@ func mountAction(c *cli.Context) error {
 		}
 		return err
 	}
+	// After Mount, which sized go-fuse's readers by the default.
+	couchfs.SetServeProcs()
 	log.Info("serving", "data_dir", dir, "mountpoint", h.Mountpoint(), "pid", os.Getpid())
 	signalReady()
 
@@ -104,6 +109,9 @@ func mountAction(c *cli.Context) error {
 			log.Error("unmount", "err", err)
 		}
 	}
+	// Where the requests' time went inside the file system, per opcode:
+	// the first figures to look at when the mount is slow.
+	log.Info("requests served", "handlers", h.Timings().String())
 	if err := closeAll(); err != nil {
 		return fmt.Errorf("closing databases: %w", err)
 	}
