@@ -21,6 +21,7 @@ import (
 	"github.com/couchfs/couchfs/engines"
 	"github.com/couchfs/couchfs/engines/couchfile"
 	"github.com/couchfs/couchfs/engines/pebble"
+	cfs "github.com/couchfs/couchfs/fs"
 )
 
 // tinySizes runs every step of the quick configuration with a few hundred
@@ -59,11 +60,11 @@ func testContext(t *testing.T) context.Context {
 // produce.
 var wantKeys = func() []string {
 	keys := []string{
-		"floor/fdatasync", "native/save-1", "native/save-16", "native/read", "native/ls", "native/cp", "native/grep",
+		"floor/fdatasync", "floor/fdatasync-overwrite", "native/save-1", "native/save-16", "native/read", "native/ls", "native/cp", "native/grep",
 		"loopback/rewrite-1", "loopback/rewrite-16", "loopback/read",
 		"loopback-passthrough/rewrite-1", "loopback-passthrough/rewrite-16", "loopback-passthrough/read",
 		"loopback/requests-cat", "loopback/requests-echo-over", "loopback/requests-echo-create",
-		"pebble-raw/bulk",
+		"bound/durable-save-1", "pebble-raw/bulk",
 	}
 	for _, eng := range []string{"couch", "pebble"} {
 		for _, step := range []string{
@@ -349,6 +350,57 @@ func TestDiffCounts(t *testing.T) {
 		if total != tc.total || detail != tc.detail {
 			t.Errorf("diffCounts(%v, %v) = %d %q, want %d %q", tc.before, tc.after, total, detail, tc.total, tc.detail)
 		}
+	}
+}
+
+func TestHandlerDetail(t *testing.T) {
+	save := cfs.Timings{
+		"OPEN":    {Requests: 100, Total: 200 * time.Microsecond},
+		"WRITE":   {Requests: 100, Total: 150 * time.Microsecond},
+		"FLUSH":   {Requests: 100, Total: 28 * time.Millisecond},
+		"RELEASE": {Requests: 100, Total: 130 * time.Microsecond},
+		"LOOKUP":  {Requests: 2, Total: 96 * time.Microsecond},
+		"FORGET":  {Requests: 1, Total: time.Microsecond},
+	}
+	tests := []struct {
+		name string
+		t    cfs.Timings
+		ops  int
+		want string
+	}{
+		{"a save step", save, 100, "4.0 requests/op, handler time: LOOKUP×0.02 48µs, OPEN 2µs, WRITE 1.5µs, FLUSH 280µs, RELEASE 1.3µs"},
+		{"another opcode", cfs.Timings{"FLUSH": {Requests: 3, Total: 3 * time.Millisecond}, "GETXATTR": {Requests: 3, Total: 3 * time.Microsecond}}, 3,
+			"2.0 requests/op, handler time: FLUSH 1ms, GETXATTR 1µs"},
+		{"nothing measured", save, 0, "no requests"},
+		{"no requests", cfs.Timings{}, 10, "no requests"},
+	}
+	for _, tc := range tests {
+		if got := handlerDetail(tc.t, tc.ops); got != tc.want {
+			t.Errorf("%s: handlerDetail = %q\nwant %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestSerialBound(t *testing.T) {
+	rep := &Report{}
+	rep.Add(Row{Key: keyOverwrite, Value: 6000})
+	rep.Add(Row{Key: keyLoopSave1, Value: 12000})
+	addSerialBound(rep)
+	rep.finish()
+	row, ok := rep.Row(keySerialBound)
+	if !ok || row.Err != "" {
+		t.Fatalf("no bound row: %+v", row)
+	}
+	// 1/(1/6000 + 1/12000) = 4000/s: a third of the floor, target not met.
+	if row.Value != 4000 || row.Ratio != 0.333 || row.Met == nil || *row.Met {
+		t.Errorf("bound = %v (ratio %v, met %v), want 4000, 0.333, not met", row.Value, row.Ratio, fmtBool(row.Met))
+	}
+	failed := &Report{}
+	failed.Add(Row{Key: keyOverwrite, Err: "disk"})
+	failed.Add(Row{Key: keyLoopSave1, Value: 12000})
+	addSerialBound(failed)
+	if row, _ := failed.Row(keySerialBound); row.Err == "" {
+		t.Errorf("bound from a failed floor = %+v, want an error", row)
 	}
 }
 

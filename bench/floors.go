@@ -13,6 +13,7 @@ import (
 // Keys of the floor rows, which later rows name as their baseline.
 const (
 	keyFdatasync    = "floor/fdatasync"
+	keyOverwrite    = "floor/fdatasync-overwrite"
 	keyNativeSave1  = "native/save-1"
 	keyNativeSave16 = "native/save-16"
 	keyNativeRead   = "native/read"
@@ -32,6 +33,16 @@ func measureFloors(ctx context.Context, cfg *Config, rep *Report, dir, srcDir st
 		rep.Fail(keyFdatasync, groupFloor, "fdatasync of 1 KB appends", UnitOpsPerSec, err)
 	} else {
 		rep.Add(Row{Key: keyFdatasync, Group: groupFloor, Name: "fdatasync of 1 KB appends", Value: m.Rate(), Unit: UnitOpsPerSec, Ops: m.Ops, Seconds: m.Elapsed.Seconds()})
+	}
+	// The durable write one serial writer's save cannot do without: each
+	// save needs at least one fdatasync that completes before close()
+	// returns (see addSerialBound).
+	const overwriteName = "fdatasync of a 1 KB overwrite in place"
+	if m, err := fdatasyncOverwrites(ctx, cfg, dir); err != nil {
+		rep.Fail(keyOverwrite, groupFloor, overwriteName, UnitOpsPerSec, err)
+	} else {
+		rep.Add(Row{Key: keyOverwrite, Group: groupFloor, Name: overwriteName, Value: m.Rate(), Unit: UnitOpsPerSec, Ops: m.Ops, Seconds: m.Elapsed.Seconds(),
+			Baseline: keyLoopSave1})
 	}
 
 	files := filepath.Join(dir, "native-docs")
@@ -107,6 +118,63 @@ func fdatasyncAppends(ctx context.Context, cfg *Config, dir string) (measure, er
 	rec := docJSON(1024, 0, 0)
 	return runOps(ctx, 1, cfg.StepDuration, cfg.MaxOps, func(_, _ int) error {
 		if _, err := f.Write(rec); err != nil {
+			return err
+		}
+		return unix.Fdatasync(int(f.Fd()))
+	})
+}
+
+// Key and group of the bound the floors set on one writer's durable saves.
+const (
+	keySerialBound   = "bound/durable-save-1"
+	groupSerialBound = "bound on 1-writer durable saves (from the floors above)"
+)
+
+// addSerialBound adds, once the overwrite floor and the FUSE floor are
+// measured, the fastest one serial writer's durable saves through FUSE can
+// go: each is a rewrite's FUSE round trips (OPEN, WRITE, FLUSH) and, before
+// the FLUSH can be answered, an fdatasync no cheaper than the overwrite
+// floor's, one after the other, so their times add up. Held to the
+// 1-writer save target (0.7× loopback/rewrite-1), it shows whether that
+// target can be met on this machine at all.
+func addSerialBound(rep *Report) {
+	name := "serial save bound: loopback rewrite + overwrite fdatasync"
+	over, ok1 := rep.Row(keyOverwrite)
+	loop, ok2 := rep.Row(keyLoopSave1)
+	if !ok1 || !ok2 || over.Err != "" || loop.Err != "" || over.Value <= 0 || loop.Value <= 0 {
+		rep.Fail(keySerialBound, groupSerialBound, name, UnitOpsPerSec, fmt.Errorf("%w: needs rows %s and %s", ErrBench, keyOverwrite, keyLoopSave1))
+		return
+	}
+	rate := 1 / (1/over.Value + 1/loop.Value)
+	rep.Add(Row{Key: keySerialBound, Group: groupSerialBound, Name: name, Value: rate, Unit: UnitOpsPerSec,
+		Baseline: keyLoopSave1, Target: &Target{Cmp: ">=", Value: 0.7},
+		Detail: "a 1-writer durable save costs at least a rewrite's FUSE round trips plus one fdatasync, in series: NOT MET here means the 1-writer save target cannot be met on this machine"})
+}
+
+// fdatasyncOverwrites overwrites the first 1 KB of a file whose block is
+// already allocated and durable, fdatasync after each: the cheapest durable
+// write there is, since no metadata has to reach the disk with it (the
+// couch engine's commits are such overwrites, into the zero tail it keeps
+// written ahead of its end). One serial writer's durable saves cannot go
+// faster than this.
+func fdatasyncOverwrites(ctx context.Context, cfg *Config, dir string) (measure, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "fdatasync-overwrite.dat"), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return measure{}, fmt.Errorf("%w: overwrite floor: %v", ErrBench, err)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	if _, err := f.Write(make([]byte, 4096)); err != nil {
+		return measure{}, fmt.Errorf("%w: overwrite floor: %v", ErrBench, err)
+	}
+	// fsync, not fdatasync: the block and the file's size must be on disk
+	// before the first timed write, so that none of them changes metadata.
+	if err := f.Sync(); err != nil {
+		return measure{}, fmt.Errorf("%w: overwrite floor: %v", ErrBench, err)
+	}
+	recs := [2][]byte{docJSON(1024, 0, 0), docJSON(1024, 0, 1)}
+	return runOps(ctx, 1, cfg.StepDuration, cfg.MaxOps, func(_, i int) error {
+		if _, err := f.WriteAt(recs[i%2], 0); err != nil {
 			return err
 		}
 		return unix.Fdatasync(int(f.Fd()))

@@ -99,6 +99,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	src := filepath.Join(base, "bulk-src")
 	measureFloors(ctx, &cfg, rep, base, src)
 	measureLoopback(ctx, &cfg, rep, base)
+	addSerialBound(rep)
 	measureRawPebble(ctx, &cfg, rep, base)
 	for _, eng := range cfg.Engines {
 		if ctx.Err() != nil {
