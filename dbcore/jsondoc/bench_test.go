@@ -69,3 +69,23 @@ func TestBenchDocIsValid(t *testing.T) {
 	}
 	checkParse(t, doc1K)
 }
+
+// docText1K is a ~1 KB document that is mostly one string, like the
+// documents of `couchfs bench` and dbcore's benchmarks.
+var docText1K = func() []byte {
+	b := []byte(`{"n":42,"title":"Document number 42","tags":["bench","doc-42"],"text":"`)
+	for i := 0; len(b) < 1000; i++ {
+		b = append(b, "lorem ipsum dolor sit amet "[i%27])
+	}
+	return append(b, `"}`...)
+}()
+
+func BenchmarkParseText1K(b *testing.B) {
+	b.SetBytes(int64(len(docText1K)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse(docText1K, Limits{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

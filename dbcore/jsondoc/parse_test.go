@@ -1,6 +1,7 @@
 package jsondoc
 
 import (
+	"encoding/binary"
 	"errors"
 	"strings"
 	"testing"
@@ -186,5 +187,28 @@ func TestDefaultLimits(t *testing.T) {
 	big := make([]byte, DefaultMaxSize+1)
 	if _, err := Parse(big, Limits{}); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("%d bytes: %v", len(big), err)
+	}
+}
+
+// TestPlainWord checks the word-at-a-time string scan against the byte
+// rule it replaces, for every byte value at every position of a word
+// otherwise plain.
+func TestPlainWord(t *testing.T) {
+	plainByte := func(c byte) bool { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\' }
+	for pos := range 8 {
+		for c := range 256 {
+			w := []byte("abcdefgh")
+			w[pos] = byte(c)
+			x := binary.LittleEndian.Uint64(w)
+			if got, want := plainWord(x), plainByte(byte(c)); got != want {
+				t.Fatalf("plainWord(%q) = %v, want %v", w, got, want)
+			}
+		}
+	}
+	// Two special bytes, where a borrow from one could hide the other.
+	for _, w := range []string{"\x00\x00\x00\x00\x00\x00\x00\x00", "\x1f\x20\x20\x20\x20\x20\x20\x22", "\"\\\x1f\x80\xff\x21\x23\x5b"} {
+		if plainWord(binary.LittleEndian.Uint64([]byte(w))) {
+			t.Errorf("plainWord(%q) = true", w)
+		}
 	}
 }
