@@ -31,6 +31,11 @@ type dbState struct {
 	// (engines.ReadOnlyOpener) that serves readers while the database is
 	// reopened: writer never hands it to the updater. While the reopen
 	// goroutine runs, it alone changes edb (see reopen).
+	// encoder is the first handle's body encoder, if its engine has one.
+	// EncodeDocBody depends only on the engine, so writers use it without
+	// entering, whatever handle is current (engines.BodyEncoder).
+	encoder engines.BodyEncoder
+
 	gmu      sync.Mutex
 	gcond    *sync.Cond
 	edb      engines.DB    // what readers use; nil while there is none
@@ -83,6 +88,7 @@ func newDBState(s *Server, name string, e engines.Engine, path string, edb engin
 		kick:    make(chan struct{}, 1),
 	}
 	st.gcond = sync.NewCond(&st.gmu)
+	st.encoder, _ = edb.(engines.BodyEncoder)
 	go st.run()
 	return st
 }

@@ -53,6 +53,7 @@ type prepared struct {
 	local   bool
 	deleted bool
 	body    []byte // compact JSON object
+	enc     []byte // body as the engine stores it (engines.BodyEncoder), or nil
 	err     error  // refused before reaching the updater
 
 	// Interactive edits: the parent revision, and the new revision's id
@@ -221,6 +222,7 @@ type pendingBody struct {
 	rev   engines.Rev
 	value *engines.RevValue
 	body  []byte
+	enc   []byte // body encoded by the engine, or nil
 }
 
 type localWork struct {
@@ -487,9 +489,20 @@ func (g *group) applyInteractive(p *prepared) (string, error) {
 	if extended {
 		w.shape = treeShape{known: true, linear: true, leaf: revtree.Leaf{Rev: rev, Value: v}}
 	}
-	w.pending = append(w.pending, pendingBody{rev: rev, value: v, body: p.body})
+	w.pending = append(w.pending, pendingBody{rev: rev, value: v, body: p.body, enc: p.enc})
 	w.changed = true
 	return revtree.FormatRev(rev), nil
+}
+
+// writeBody writes a pending body, encoded ahead if the writer's engine
+// encodes bodies (engines.BodyEncoder) and the writer did.
+func (g *group) writeBody(pb pendingBody) (uint64, error) {
+	if be, ok := g.edb.(engines.BodyEncoder); ok && pb.enc != nil {
+		ptr, _, err := be.WriteEncodedDocBody(pb.enc)
+		return ptr, err
+	}
+	ptr, _, err := g.edb.WriteDocBody(pb.body)
+	return ptr, err
 }
 
 // setLeafValue puts v on the last node of a linear path built by
@@ -515,7 +528,7 @@ func (g *group) applyReplicated(p *prepared) (string, error) {
 	}
 	w.tree = revtree.Stem(tree, g.revsLimit)
 	w.shape = treeShape{}
-	w.pending = append(w.pending, pendingBody{rev: p.rev, value: v, body: p.body})
+	w.pending = append(w.pending, pendingBody{rev: p.rev, value: v, body: p.body, enc: p.enc})
 	w.changed = true
 	return revtree.FormatRev(p.rev), nil
 }
@@ -575,7 +588,7 @@ func (g *group) write() (bool, error) {
 			if value != pb.value {
 				continue // stemmed away, or an existing value was kept
 			}
-			ptr, _, err := g.edb.WriteDocBody(pb.body)
+			ptr, err := g.writeBody(pb)
 			if err != nil {
 				return false, storageErr(g.st.name, "write", err)
 			}

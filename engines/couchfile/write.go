@@ -24,6 +24,33 @@ func (db *DB) WriteDocBody(body []byte) (uint64, uint64, error) {
 	return db.st.bodyPtr(off), size, nil
 }
 
+var _ engines.BodyEncoder = (*DB)(nil)
+
+// EncodeDocBody implements engines.BodyEncoder: the body chunk's payload,
+// snappy-compressed when that saves space. Any goroutine.
+func (db *DB) EncodeDocBody(body []byte) []byte {
+	return encodePayload(nil, kindBody, body, true, false)
+}
+
+// WriteEncodedDocBody implements engines.BodyEncoder: WriteDocBody for a
+// payload EncodeDocBody returned. Updater only.
+func (db *DB) WriteEncodedDocBody(enc []byte) (uint64, uint64, error) {
+	if err := db.writable(); err != nil {
+		return 0, 0, err
+	}
+	if len(enc) == 0 || enc[0]>>4 != kindBody || enc[0]&0x0f&^encSnappy != 0 {
+		return 0, 0, db.errorf("encoded body: not a body payload: %w", engines.ErrInvalidWrite)
+	}
+	if db.st.end >= offsetMask {
+		return 0, 0, db.errorf("file reached %d bytes: %w", db.st.end, engines.ErrReadOnly)
+	}
+	off, size, err := db.st.appendPayload(enc)
+	if err != nil {
+		return 0, 0, db.fail(err)
+	}
+	return db.st.bodyPtr(off), size, nil
+}
+
 // SetUpdateSeq raises UpdateSeq to seq as part of the next Commit.
 // Updater only.
 func (db *DB) SetUpdateSeq(seq uint64) error {
