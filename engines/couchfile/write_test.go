@@ -87,3 +87,46 @@ func TestEncodedBodies(t *testing.T) {
 	defer edb.Close()
 	check(edb.(*DB))
 }
+
+// TestStoredOldAfterCompaction checks that the very doc info a write stored
+// is refused as Old once a compaction has moved its bodies.
+func TestStoredOldAfterCompaction(t *testing.T) {
+	_, db, _ := testDB(t, Options{})
+	body := []byte(`{"v":1}`)
+	ptr, size, err := db.WriteDocBody(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := &engines.DocInfo{ID: "a", UpdateSeq: 1, RevTree: engines.RevTree{{Start: 1, Root: &engines.RevNode{
+		ID: fmt.Sprintf("%032x", 1), Value: &engines.RevValue{Ptr: ptr, Seq: 1, Size: size},
+	}}}}
+	if err := db.WriteDocInfos([]engines.DocInfoPair{{New: first}}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	second := func(old *engines.DocInfo, seq uint64) error {
+		next := *old
+		next.UpdateSeq = seq
+		return db.WriteDocInfos([]engines.DocInfoPair{{Old: old, New: &next}}, nil, nil)
+	}
+	c, err := db.StartCompaction()
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-c.Done()
+	if err := c.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	if err := second(first, 2); !errors.Is(err, engines.ErrInvalidWrite) {
+		t.Fatalf("writing over the doc info stored before the compaction: %v, want ErrInvalidWrite", err)
+	}
+	dis, err := db.OpenDocs([]string{"a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := second(dis[0], 2); err != nil {
+		t.Fatalf("writing over the doc info read after the compaction: %v", err)
+	}
+}
