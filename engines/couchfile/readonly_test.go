@@ -4,36 +4,14 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
 
 	"github.com/couchfs/couchfs/engines"
+	"github.com/couchfs/couchfs/engines/enginetest"
 )
-
-// dirState renders every entry under dir with its size, mode and
-// modification time: equal renderings mean nothing in dir changed.
-func dirState(t *testing.T, dir string) string {
-	t.Helper()
-	var b bytes.Buffer
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(&b, "%s %d %v %d\n", p, fi.Size(), fi.Mode(), fi.ModTime().UnixNano())
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b.String()
-}
 
 // readOnlyFile is a File whose every write, sync and truncate fails and is
 // counted: a disk that refuses to change.
@@ -72,37 +50,6 @@ func refusingOpenFile(attempts *atomic.Int64) func(string, int, os.FileMode) (Fi
 			return nil, err
 		}
 		return readOnlyFile{File: f, attempts: attempts}, nil
-	}
-}
-
-// wantWritesRefused calls every write of the contract on db and requires
-// each to fail with ErrReadOnly.
-func wantWritesRefused(t *testing.T, db engines.DB) {
-	t.Helper()
-	writes := []struct {
-		name string
-		call func() error
-	}{
-		{"WriteDocBody", func() error { _, _, err := db.WriteDocBody([]byte(`{}`)); return err }},
-		{"WriteDocInfos", func() error { return putDocs(db, jsonBody, "refused") }},
-		{"WriteDocInfos of a local doc", func() error {
-			return db.WriteDocInfos(nil, []engines.LocalDoc{{ID: "_local/refused", Rev: 1, Body: []byte(`{}`)}}, nil)
-		}},
-		{"SetUpdateSeq", func() error { return db.SetUpdateSeq(db.UpdateSeq() + 10) }},
-		{"Commit", db.Commit},
-		{"SetRevsLimit", func() error { return db.SetRevsLimit(7) }},
-		{"SetPurgeInfosLimit", func() error { return db.SetPurgeInfosLimit(7) }},
-		{"SetSecurity", func() error { return db.SetSecurity([]byte(`{"admins":{}}`)) }},
-		{"StartCompaction", func() error { _, err := db.(engines.Compacter).StartCompaction(); return err }},
-		{"WriteAttachment", func() error {
-			_, _, err := db.(engines.AttachmentStreamer).WriteAttachment(bytes.NewReader([]byte("data")))
-			return err
-		}},
-	}
-	for _, w := range writes {
-		if err := w.call(); !errors.Is(err, engines.ErrReadOnly) {
-			t.Errorf("%s on a read-only DB: %v, want ErrReadOnly", w.name, err)
-		}
 	}
 }
 
@@ -175,7 +122,7 @@ func TestOpenReadOnly(t *testing.T) {
 					t.Cleanup(func() { os.Chmod(p, fi.Mode().Perm()) })
 				}
 			}
-			before := dirState(t, dir)
+			before := enginetest.DirState(t, dir)
 
 			var attempts atomic.Int64
 			ro, err := New(tc.ro(&attempts)).OpenReadOnly(path)
@@ -188,7 +135,7 @@ func TestOpenReadOnly(t *testing.T) {
 			if err := ro.(engines.Checker).Check(); err != nil {
 				t.Errorf("Check: %v", err)
 			}
-			wantWritesRefused(t, ro)
+			enginetest.WantWritesRefused(t, ro)
 			if got := mustDump(t, ro); got != committed {
 				t.Errorf("after the refused writes the read-only DB answers\n%s", got)
 			}
@@ -198,7 +145,7 @@ func TestOpenReadOnly(t *testing.T) {
 			if n := attempts.Load(); n != 0 {
 				t.Errorf("%d writes, syncs or truncates were attempted", n)
 			}
-			if after := dirState(t, dir); after != before {
+			if after := enginetest.DirState(t, dir); after != before {
 				t.Errorf("the directory changed:\nbefore\n%safter\n%s", before, after)
 			}
 

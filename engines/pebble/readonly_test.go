@@ -1,7 +1,6 @@
 package pebble_test
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,30 +13,9 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 	"github.com/couchfs/couchfs/engines"
+	"github.com/couchfs/couchfs/engines/enginetest"
 	"github.com/couchfs/couchfs/engines/pebble"
 )
-
-// dirState renders every entry under dir with its size, mode and
-// modification time: equal renderings mean nothing in dir changed.
-func dirState(t *testing.T, dir string) string {
-	t.Helper()
-	var b bytes.Buffer
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(&b, "%s %d %v %d\n", p, fi.Size(), fi.Mode(), fi.ModTime().UnixNano())
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b.String()
-}
 
 var errRefusedWrite = errors.New("test: this disk refuses writes")
 
@@ -52,38 +30,6 @@ func refusingFS(attempts *atomic.Int64) vfs.FS {
 		}
 		return nil
 	}))
-}
-
-// wantWritesRefused calls every write of the contract on db and requires
-// each to fail with ErrReadOnly.
-func wantWritesRefused(t *testing.T, db engines.DB, m *model) {
-	t.Helper()
-	writes := []struct {
-		name string
-		call func() error
-	}{
-		{"WriteDocBody", func() error { _, _, err := db.WriteDocBody([]byte(`{}`)); return err }},
-		{"WriteDocInfos", func() error {
-			old := m.docs["a0"]
-			nu := *old
-			nu.UpdateSeq = m.seq + 1
-			return db.WriteDocInfos([]engines.DocInfoPair{{Old: old, New: &nu}}, nil, nil)
-		}},
-		{"WriteDocInfos of a local doc", func() error {
-			return db.WriteDocInfos(nil, []engines.LocalDoc{{ID: "_local/refused", Rev: 1, Body: []byte(`{}`)}}, nil)
-		}},
-		{"SetUpdateSeq", func() error { return db.SetUpdateSeq(db.UpdateSeq() + 10) }},
-		{"Commit", db.Commit},
-		{"SetRevsLimit", func() error { return db.SetRevsLimit(7) }},
-		{"SetPurgeInfosLimit", func() error { return db.SetPurgeInfosLimit(7) }},
-		{"SetSecurity", func() error { return db.SetSecurity([]byte(`{"admins":{}}`)) }},
-		{"StartCompaction", func() error { _, err := db.(engines.Compacter).StartCompaction(); return err }},
-	}
-	for _, w := range writes {
-		if err := w.call(); !errors.Is(err, engines.ErrReadOnly) {
-			t.Errorf("%s on a read-only DB: %v, want ErrReadOnly", w.name, err)
-		}
-	}
 }
 
 // TestOpenReadOnly opens a database read-only while a read-write handle
@@ -169,7 +115,7 @@ func TestOpenReadOnly(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			before := dirState(t, dir)
+			before := enginetest.DirState(t, dir)
 
 			var attempts atomic.Int64
 			roEng := pebble.New(pebble.Options{FS: tc.fs(&attempts)}).(engines.ReadOnlyOpener)
@@ -190,7 +136,7 @@ func TestOpenReadOnly(t *testing.T) {
 					t.Errorf("body of %s's first revision: %q, %v", id, body, err)
 				}
 			}
-			wantWritesRefused(t, ro, m)
+			enginetest.WantWritesRefused(t, ro)
 			if got := capture(t, ro); !equalViews(got, committed) {
 				t.Errorf("after the refused writes the read-only DB answers %v", got)
 			}
@@ -198,7 +144,7 @@ func TestOpenReadOnly(t *testing.T) {
 			if n := attempts.Load(); n != 0 {
 				t.Errorf("%d operations that change files reached the file system", n)
 			}
-			if after := dirState(t, dir); after != before {
+			if after := enginetest.DirState(t, dir); after != before {
 				t.Errorf("the directory changed:\nbefore\n%safter\n%s", before, after)
 			}
 
