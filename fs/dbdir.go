@@ -343,13 +343,7 @@ func (d *dbDir) rowBatch(rows []dbcore.DocRow, stamp uint64) *dirBatch {
 		ends = append(ends, len(buf))
 	}
 	d.ns.mu.Unlock()
-	names := string(buf)
-	ents := make([]dirEnt, len(kept))
-	start := 0
-	for i, end := range ends {
-		ents[i] = dirEnt{name: names[start:end], mode: syscall.S_IFREG}
-		start = end
-	}
+	ents := fileEnts(buf, ends)
 	return &dirBatch{ents: ents, lookup: func(ctx context.Context, i int, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 		// A name of its own: the inode may outlive the batch, which
 		// should not keep the other names alive.

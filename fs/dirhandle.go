@@ -29,6 +29,20 @@ type dirBatch struct {
 	lookup func(ctx context.Context, i int, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno)
 }
 
+// fileEnts makes the entries of regular files whose names are buf cut at
+// ends (names[i] = buf[ends[i-1]:ends[i]]): one string holds every name of
+// a batch, one allocation instead of one per entry.
+func fileEnts(buf []byte, ends []int) []dirEnt {
+	names := string(buf)
+	ents := make([]dirEnt, len(ends))
+	start := 0
+	for i, end := range ends {
+		ents[i] = dirEnt{name: names[start:end], mode: syscall.S_IFREG}
+		start = end
+	}
+	return ents
+}
+
 // pager returns a directory's entries a batch at a time, nil at the end.
 // Each batch is read with its own database call from where the last one
 // ended (a cursor, never a count of entries to skip), so a listing never

@@ -2,7 +2,8 @@ package fs
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -41,13 +42,8 @@ func (s Stats) Total() uint64 {
 
 // String lists the counts in opcode order, for test failure messages.
 func (s Stats) String() string {
-	ops := make([]string, 0, len(s))
-	for op := range s {
-		ops = append(ops, op)
-	}
-	sort.Strings(ops)
 	out := ""
-	for _, op := range ops {
+	for _, op := range slices.Sorted(maps.Keys(s)) {
 		if out != "" {
 			out += " "
 		}
@@ -93,13 +89,8 @@ func (t Timings) Sub(before Timings) Timings {
 // String lists, in opcode order, each opcode's request count and mean
 // handler time: "{FLUSH=100×212µs OPEN=100×9µs}".
 func (t Timings) String() string {
-	ops := make([]string, 0, len(t))
-	for op := range t {
-		ops = append(ops, op)
-	}
-	sort.Strings(ops)
 	out := ""
-	for _, op := range ops {
+	for _, op := range slices.Sorted(maps.Keys(t)) {
 		if out != "" {
 			out += " "
 		}
