@@ -65,6 +65,28 @@ func (db *DB) Info() (Info, error) {
 // fails with ErrNotFound if the document does not exist or its winner is
 // deleted. "_local/…" ids read local documents.
 func (db *DB) Get(id string) (*Doc, error) {
+	return readAgain(func() (*Doc, error) { return db.get(id) })
+}
+
+// readAgainTries bounds how often a read that met a rolled-back write is
+// read again; each rollback is a failed commit, so more than one in a row
+// under one read means the storage is failing over and over.
+const readAgainTries = 3
+
+// readAgain runs a read of a doc info and then a body again when the
+// engine says it met writes a failed commit discarded
+// (engines.ErrRolledBack): the body pointer came from that discarded
+// state, and reading the doc info again reads the committed one.
+func readAgain(read func() (*Doc, error)) (*Doc, error) {
+	for i := 1; ; i++ {
+		d, err := read()
+		if i == readAgainTries || !errors.Is(err, engines.ErrRolledBack) {
+			return d, err
+		}
+	}
+}
+
+func (db *DB) get(id string) (*Doc, error) {
 	edb, err := db.st.enter()
 	if err != nil {
 		return nil, err
@@ -111,6 +133,10 @@ func (db *DB) winnerDoc(edb engines.DB, di *engines.DocInfo) (*Doc, error) {
 // body is still stored (leaves always are; older revisions until
 // compaction).
 func (db *DB) GetRev(id, rev string) (*Doc, error) {
+	return readAgain(func() (*Doc, error) { return db.getRev(id, rev) })
+}
+
+func (db *DB) getRev(id, rev string) (*Doc, error) {
 	if isLocal(id) {
 		d, err := db.Get(id)
 		if err != nil {

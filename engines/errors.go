@@ -28,4 +28,12 @@ var (
 	// after a failed fsync left the on-disk state unknown; reopen the
 	// database to continue.
 	ErrReadOnly = errors.New("database refuses writes until reopened")
+	// ErrRolledBack reports a read that met state a failed write or commit
+	// discarded while the read ran: an engine that shows a group's writes
+	// before its commit cuts them off when the commit fails. What the
+	// engine shows now is the committed state, and reading again reads it
+	// (a fold may already have passed rows of the discarded state to its
+	// callback). An engine that never shows uncommitted state never returns
+	// it.
+	ErrRolledBack = errors.New("read met writes a failed commit discarded")
 )

@@ -1,6 +1,7 @@
 package couchfile
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -36,6 +37,9 @@ type DB struct {
 	failed     error       // set by a failed write or commit; refuses writes until reopened
 	compaction *compaction // the running compaction, if any
 	arena      []byte      // validateDocs's encoding buffer
+	// rollbacks counts failed writes rolled back: a read that fails while
+	// it changes may have walked the discarded state (see fail).
+	rollbacks atomic.Uint64
 }
 
 var (
@@ -200,17 +204,47 @@ func (db *DB) next() *snapshot {
 // fail puts the database into its read-only state after a write or commit
 // error: the file is cut back to the last durable header and readers go
 // back to that state, which is what a reopen would find. Updater only.
+//
+// The order matters to readers: the committed state is published first,
+// then the rollback counted, then the file cut. A reader that walked the
+// discarded state and failed finds the count changed, and its retry loads
+// the committed snapshot; a reader that loads the count after the change
+// already loads that snapshot (see readAgain).
 func (db *DB) fail(err error) error {
 	db.failed = err
 	if c := db.compaction; c != nil {
 		c.abort()
 		db.compaction = nil
 	}
+	db.publish(db.committed)
+	db.rollbacks.Add(1)
 	if rbErr := db.st.rollback(); rbErr != nil {
 		err = fmt.Errorf("%w (and %v)", err, rbErr)
 	}
-	db.publish(db.committed)
 	return db.errorf("%w", err)
+}
+
+// rolledBack marks err, of a read that began when the rollback count was
+// r0, as engines.ErrRolledBack if a failed write was rolled back meanwhile.
+func (db *DB) rolledBack(r0 uint64, err error) error {
+	if err != nil && db.rollbacks.Load() != r0 && !errors.Is(err, engines.ErrRolledBack) {
+		return fmt.Errorf("%w: %w", engines.ErrRolledBack, err)
+	}
+	return err
+}
+
+// readAgain runs a read that returns its whole result at once, and runs it
+// once more if it failed while a failed write was rolled back: the second
+// run reads the committed state.
+func readAgain[T any](db *DB, read func() (T, error)) (T, error) {
+	r0 := db.rollbacks.Load()
+	v, err := read()
+	if err == nil || db.rollbacks.Load() == r0 {
+		return v, err
+	}
+	r0 = db.rollbacks.Load()
+	v, err = read()
+	return v, db.rolledBack(r0, err)
 }
 
 // SetRevsLimit stores n and commits. Updater only.

@@ -558,3 +558,37 @@ func TestCommitSyncs(t *testing.T) {
 		t.Fatal("reopened state differs")
 	}
 }
+
+// TestReadAfterRollback reads state a group wrote before its commit, then
+// fails the commit: a body pointer taken from that state fails with
+// ErrRolledBack (it names bytes the rollback cut off), never with another
+// document's bytes, and the doc infos read now are the committed ones.
+func TestReadAfterRollback(t *testing.T) {
+	ff := newFaults()
+	_, db, _ := testDB(t, faultOptions(ff))
+	if err := putDocs(db, jsonBody, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	committed := mustDump(t, db)
+	if err := putDocs(db, bigBody, "a", "b"); err != nil {
+		t.Fatal(err)
+	}
+	shown, err := db.OpenDocs([]string{"b"})
+	if err != nil || shown[0] == nil {
+		t.Fatalf("the uncommitted doc is not shown: %v", err)
+	}
+	ptr := shown[0].RevTree[0].Root.Value.Ptr
+	ff.syncs = 0
+	if err := db.Commit(); err == nil {
+		t.Fatal("Commit succeeded with a failing fsync")
+	}
+	if _, err := db.ReadDocBody(ptr); !errors.Is(err, engines.ErrRolledBack) {
+		t.Errorf("reading a body the failed commit discarded: %v, want ErrRolledBack", err)
+	}
+	if got := mustDump(t, db); got != committed {
+		t.Errorf("after the failed commit the database reads\n%s\nwant the committed state\n%s", got, committed)
+	}
+}

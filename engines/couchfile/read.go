@@ -10,6 +10,10 @@ import (
 // OpenDocs returns the doc infos for ids in input order, nil where a
 // document does not exist. Any goroutine.
 func (db *DB) OpenDocs(ids []string) ([]*engines.DocInfo, error) {
+	return readAgain(db, func() ([]*engines.DocInfo, error) { return db.openDocs(ids) })
+}
+
+func (db *DB) openDocs(ids []string) ([]*engines.DocInfo, error) {
 	s, err := db.acquire()
 	if err != nil {
 		return nil, err
@@ -35,6 +39,10 @@ func (db *DB) OpenDocs(ids []string) ([]*engines.DocInfo, error) {
 // OpenLocalDocs returns the local docs for ids in input order, nil where
 // missing. Any goroutine.
 func (db *DB) OpenLocalDocs(ids []string) ([]*engines.LocalDoc, error) {
+	return readAgain(db, func() ([]*engines.LocalDoc, error) { return db.openLocalDocs(ids) })
+}
+
+func (db *DB) openLocalDocs(ids []string) ([]*engines.LocalDoc, error) {
 	s, err := db.acquire()
 	if err != nil {
 		return nil, err
@@ -83,8 +91,13 @@ func (s *snapshot) tree(kind int) tree { return tree{s: s.st, kind: kind} }
 // ReadDocBody returns the body stored at ptr; the caller owns it. A
 // pointer from before a compaction swap is read from the replaced file for
 // a grace period, then fails with ErrCorrupt: never is it taken for an
-// offset in the new file. Any goroutine.
-func (db *DB) ReadDocBody(ptr uint64) ([]byte, error) {
+// offset in the new file. A pointer from writes a failed commit discarded
+// fails with ErrRolledBack: the handle never reads past its own end, which
+// the rollback cut back, so such a pointer never names bytes appended
+// later. Any goroutine.
+func (db *DB) ReadDocBody(ptr uint64) (body []byte, err error) {
+	r0 := db.rollbacks.Load()
+	defer func() { err = db.rolledBack(r0, err) }()
 	s, err := db.acquire()
 	if err != nil {
 		return nil, err
@@ -100,6 +113,12 @@ func (db *DB) ReadDocBody(ptr uint64) ([]byte, error) {
 	off, err := st.bodyOffset(ptr)
 	if err != nil {
 		return nil, db.errorf("body: %w", err)
+	}
+	// A handle that rolled back refuses writes: its end stays where the
+	// rollback cut the file, so a pointer past it was read from the
+	// discarded state, however long ago the read that found it began.
+	if db.rollbacks.Load() != 0 && int64(off) >= st.size.Load() {
+		return nil, db.errorf("body at %d, past the end %d a failed commit cut the file back to: %w", off, st.size.Load(), engines.ErrRolledBack)
 	}
 	b, err := st.readChunk(off, kindBody, 2*blockSize)
 	if err != nil {
@@ -128,6 +147,7 @@ func foldBounds(o engines.FoldOptions) bounds {
 // FoldDocs visits doc infos in ID order within opts. fn may keep its
 // argument. Any goroutine.
 func (db *DB) FoldDocs(opts engines.FoldOptions, fn func(*engines.DocInfo) error) error {
+	r0 := db.rollbacks.Load()
 	s, err := db.acquire()
 	if err != nil {
 		return err
@@ -142,18 +162,20 @@ func (db *DB) FoldDocs(opts engines.FoldOptions, fn func(*engines.DocInfo) error
 		cbErr = fn(di)
 		return cbErr
 	})
-	return db.foldResult(err, cbErr)
+	return db.foldResult(r0, err, cbErr)
 }
 
 // foldResult returns the callback's error as is (nil for ErrStopFold) and
-// wraps the engine's own. A fold ends at the first callback error, so a
+// wraps the engine's own, as ErrRolledBack too if a failed write was rolled
+// back since the fold began (rollback count r0): the fold may have walked
+// the discarded state. A fold ends at the first callback error, so a
 // callback error is always the reason it ended.
-func (db *DB) foldResult(err, cbErr error) error {
+func (db *DB) foldResult(r0 uint64, err, cbErr error) error {
 	if cbErr != nil {
 		return stopped(cbErr)
 	}
 	if err != nil {
-		return db.errorf("%w", err)
+		return db.rolledBack(r0, db.errorf("%w", err))
 	}
 	return nil
 }
@@ -161,6 +183,7 @@ func (db *DB) foldResult(err, cbErr error) error {
 // FoldLocalDocs visits local docs in ID order within opts. fn may keep its
 // argument. Any goroutine.
 func (db *DB) FoldLocalDocs(opts engines.FoldOptions, fn func(*engines.LocalDoc) error) error {
+	r0 := db.rollbacks.Load()
 	s, err := db.acquire()
 	if err != nil {
 		return err
@@ -175,7 +198,7 @@ func (db *DB) FoldLocalDocs(opts engines.FoldOptions, fn func(*engines.LocalDoc)
 		cbErr = fn(ld)
 		return cbErr
 	})
-	return db.foldResult(err, cbErr)
+	return db.foldResult(r0, err, cbErr)
 }
 
 // changesBatch is how many changes entries FoldChanges resolves to doc
@@ -186,6 +209,7 @@ const changesBatch = 256
 // ascending UpdateSeq order: the seq tree gives the IDs, the id tree of the
 // same snapshot the doc infos. fn may keep its argument. Any goroutine.
 func (db *DB) FoldChanges(since uint64, fn func(*engines.DocInfo) error) error {
+	r0 := db.rollbacks.Load()
 	s, err := db.acquire()
 	if err != nil {
 		return err
@@ -222,7 +246,7 @@ func (db *DB) FoldChanges(since uint64, fn func(*engines.DocInfo) error) error {
 	if err == nil && len(ids) > 0 {
 		err = flush()
 	}
-	return db.foldResult(err, cbErr)
+	return db.foldResult(r0, err, cbErr)
 }
 
 // resolveChanges looks up the doc infos of a run of changes entries and
@@ -253,6 +277,10 @@ func (s *snapshot) resolveChanges(seqs []uint64, ids []string) ([]*engines.DocIn
 // CountChangesSince counts the changes entries above since with the seq
 // tree's reductions. Any goroutine.
 func (db *DB) CountChangesSince(since uint64) (uint64, error) {
+	return readAgain(db, func() (uint64, error) { return db.countChangesSince(since) })
+}
+
+func (db *DB) countChangesSince(since uint64) (uint64, error) {
 	s, err := db.acquire()
 	if err != nil {
 		return 0, err
@@ -268,6 +296,7 @@ func (db *DB) CountChangesSince(since uint64) (uint64, error) {
 // FoldPurgeInfos visits purge infos with Seq > since in ascending Seq
 // order. Any goroutine.
 func (db *DB) FoldPurgeInfos(since uint64, fn func(engines.PurgeInfo) error) error {
+	r0 := db.rollbacks.Load()
 	s, err := db.acquire()
 	if err != nil {
 		return err
@@ -283,7 +312,7 @@ func (db *DB) FoldPurgeInfos(since uint64, fn func(engines.PurgeInfo) error) err
 		cbErr = fn(*pi)
 		return cbErr
 	})
-	return db.foldResult(err, cbErr)
+	return db.foldResult(r0, err, cbErr)
 }
 
 func decodePurge(k, v string) (*engines.PurgeInfo, error) {
