@@ -138,7 +138,7 @@ func (db *DB) GetRev(id, rev string) (*Doc, error) {
 
 func (db *DB) getRev(id, rev string) (*Doc, error) {
 	if isLocal(id) {
-		d, err := db.Get(id)
+		d, err := db.get(id) // GetRev already reads again
 		if err != nil {
 			return nil, err
 		}

@@ -488,7 +488,10 @@ func (st *dbState) setterFailed(op string, err error) error {
 }
 
 // storageErr wraps an engine error, mapping the engine's read-only state to
-// dbcore's.
+// dbcore's. Anything else stays a storage error matching the engine's
+// sentinel: engines.ErrRolledBack, which reaches a caller only from a fold
+// that had already passed it rows (or a read that met three rollbacks in
+// a row), is EIO through the filesystem, and reading again works.
 func storageErr(db, op string, err error) error {
 	if errors.Is(err, engines.ErrReadOnly) {
 		return fmt.Errorf("%s %s: %w: %w", op, db, ErrReadOnly, err)

@@ -59,15 +59,28 @@ func (db *DB) WriteAttachment(r io.Reader) (uint64, uint64, error) {
 
 // OpenAttachment returns a reader of the attachment with ID ptr. The
 // reader holds the file open until it is closed, so it keeps working
-// across a compaction swap; close it. Any goroutine.
+// across a compaction swap; close it. An ID from writes a failed commit
+// discarded fails with ErrRolledBack, here or, if the rollback came
+// after the open, as the reader reads. Any goroutine.
 func (db *DB) OpenAttachment(ptr uint64) (io.ReadCloser, error) {
+	return readAgain(db, func() (io.ReadCloser, error) { return db.openAttachment(ptr) })
+}
+
+func (db *DB) openAttachment(ptr uint64) (io.ReadCloser, error) {
+	r0 := db.rollbacks.Load()
 	s, err := db.acquire()
 	if err != nil {
 		return nil, err
 	}
 	v, ok, err := s.tree(treeAtt).get(s.h.roots[treeAtt], seqKey(ptr))
 	if err == nil && !ok {
-		err = corruptf("no attachment %d", ptr)
+		// IDs count up, and a handle that rolled back writes no more: an
+		// ID past the committed state's last came from the discarded one.
+		if db.rollbacks.Load() != 0 && ptr > s.h.nextAttID {
+			err = fmt.Errorf("attachment %d, past the last %d a failed commit left: %w", ptr, s.h.nextAttID, engines.ErrRolledBack)
+		} else {
+			err = corruptf("no attachment %d", ptr)
+		}
 	}
 	var loc attLoc
 	if err == nil {
@@ -77,12 +90,14 @@ func (db *DB) OpenAttachment(ptr uint64) (io.ReadCloser, error) {
 		s.st.release()
 		return nil, db.errorf("%w", err)
 	}
-	return &attReader{st: s.st, loc: loc, pos: int64(loc.offset)}, nil
+	return &attReader{db: db, r0: r0, st: s.st, loc: loc, pos: int64(loc.offset)}, nil
 }
 
 // attReader streams an attachment's chunks, checking each one's checksum
 // and, at the end, the chunk count and length.
 type attReader struct {
+	db     *DB    // nil for Check's readers
+	r0     uint64 // the rollback count before the open's snapshot was loaded
 	st     *store
 	loc    attLoc
 	pos    int64  // offset of the next chunk
@@ -118,7 +133,13 @@ func (a *attReader) Read(p []byte) (int, error) {
 func (a *attReader) next() error {
 	p, _, err := a.st.readPayload(uint64(a.pos), attChunk+64)
 	if err != nil {
-		return fmt.Errorf("couchfile: attachment: %w", err)
+		err = fmt.Errorf("couchfile: attachment: %w", err)
+		if a.db != nil { // nil for Check's readers
+			// The attachment may be one the open found in writes a
+			// failed commit has discarded since.
+			err = a.db.rolledBack(a.r0, err)
+		}
+		return err
 	}
 	kind, data, err := decodePayload(p)
 	if err == nil && kind != kindAtt {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/couchfs/couchfs/engines"
 )
@@ -560,9 +562,10 @@ func TestCommitSyncs(t *testing.T) {
 }
 
 // TestReadAfterRollback reads state a group wrote before its commit, then
-// fails the commit: a body pointer taken from that state fails with
-// ErrRolledBack (it names bytes the rollback cut off), never with another
-// document's bytes, and the doc infos read now are the committed ones.
+// fails the commit: a body pointer or attachment taken from that state
+// fails with ErrRolledBack (it names bytes the rollback cut off), never
+// with another document's bytes, and the doc infos read now are the
+// committed ones.
 func TestReadAfterRollback(t *testing.T) {
 	ff := newFaults()
 	_, db, _ := testDB(t, faultOptions(ff))
@@ -581,6 +584,15 @@ func TestReadAfterRollback(t *testing.T) {
 		t.Fatalf("the uncommitted doc is not shown: %v", err)
 	}
 	ptr := shown[0].RevTree[0].Root.Value.Ptr
+	att, _, err := db.WriteAttachment(bytes.NewReader(noiseBody("att")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	open, err := db.OpenAttachment(att)
+	if err != nil {
+		t.Fatalf("the uncommitted attachment is not shown: %v", err)
+	}
+	defer open.Close()
 	ff.syncs = 0
 	if err := db.Commit(); err == nil {
 		t.Fatal("Commit succeeded with a failing fsync")
@@ -588,7 +600,162 @@ func TestReadAfterRollback(t *testing.T) {
 	if _, err := db.ReadDocBody(ptr); !errors.Is(err, engines.ErrRolledBack) {
 		t.Errorf("reading a body the failed commit discarded: %v, want ErrRolledBack", err)
 	}
+	if _, err := io.ReadAll(open); !errors.Is(err, engines.ErrRolledBack) {
+		t.Errorf("reading an attachment the failed commit discarded, opened before: %v, want ErrRolledBack", err)
+	}
+	if _, err := db.OpenAttachment(att); !errors.Is(err, engines.ErrRolledBack) {
+		t.Errorf("opening an attachment the failed commit discarded: %v, want ErrRolledBack", err)
+	}
+	if dis, err := db.OpenDocs([]string{"a", "b"}); err != nil || dis[0] == nil || dis[1] != nil {
+		t.Errorf("OpenDocs after the failed commit: %v, %v; want a as committed and no b", dis, err)
+	}
 	if got := mustDump(t, db); got != committed {
 		t.Errorf("after the failed commit the database reads\n%s\nwant the committed state\n%s", got, committed)
 	}
+}
+
+// TestReadersDuringFailedCommits runs readers on the state groups write
+// before their commit, round after round, while those commits fail under
+// them: a point read of doc infos must never fail (it reads the committed
+// state again on its own), a body read or a fold may fail only with
+// ErrRolledBack, a body read never answers another document's bytes, and
+// after each failure the database reads as committed. Without the
+// rollback counting, a reader holding a pointer into the discarded state
+// gets ErrCorrupt within a few rounds.
+func TestReadersDuringFailedCommits(t *testing.T) {
+	ff := newFaults()
+	opts := faultOptions(ff)
+	// Small flushes, so a group's bytes are in the file, in a flight and in
+	// the buffer when the rollback cuts them off.
+	opts.FlushBytes = 8 << 10
+	eng, first, path := testDB(t, opts)
+	ids := make([]string, 64)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("doc-%02d", i)
+	}
+	if err := putDocs(first, jsonBody, ids...); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	committed := mustDump(t, first)
+	first.Close()
+
+	const rounds = 40
+	rolledBack := 0
+	for round := range rounds {
+		dbi, err := eng.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db := dbi.(*DB)
+		uncommitted := func(id string) []byte {
+			return fmt.Appendf(nil, `{"_id":%q,"round":%d,"pad":"%s"}`, id, round, strings.Repeat("p", 1500))
+		}
+		var (
+			stop     = make(chan struct{})
+			wg       sync.WaitGroup
+			mu       sync.Mutex
+			errs     []error
+			seen     = make(chan struct{}, 1) // a reader read an uncommitted body
+			nRolled  int
+			readFail = func(what string, err error) {
+				mu.Lock()
+				defer mu.Unlock()
+				if errors.Is(err, engines.ErrRolledBack) {
+					nRolled++
+					return
+				}
+				errs = append(errs, fmt.Errorf("round %d: %s: %w", round, what, err))
+			}
+		)
+		reader := func(read func() bool) {
+			wg.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if !read() {
+						return
+					}
+				}
+			})
+		}
+		reader(func() bool {
+			dis, err := db.OpenDocs(ids)
+			if err != nil {
+				readFail("OpenDocs", err)
+				return false
+			}
+			for i, di := range dis {
+				if di == nil {
+					readFail("OpenDocs", fmt.Errorf("%s missing", ids[i]))
+					return false
+				}
+				leaf := di.RevTree[0].Root
+				for len(leaf.Children) > 0 {
+					leaf = leaf.Children[0]
+				}
+				b, err := db.ReadDocBody(leaf.Value.Ptr)
+				if err != nil {
+					readFail("ReadDocBody "+di.ID, err)
+					return errors.Is(err, engines.ErrRolledBack)
+				}
+				if !bytes.HasPrefix(b, fmt.Appendf(nil, `{"_id":%q,`, di.ID)) {
+					readFail("ReadDocBody", fmt.Errorf("%s reads %.40q", di.ID, b))
+					return false
+				}
+				if bytes.Equal(b, uncommitted(di.ID)) {
+					select {
+					case seen <- struct{}{}:
+					default:
+					}
+				}
+			}
+			return true
+		})
+		reader(func() bool {
+			if _, err := db.CountChangesSince(0); err != nil {
+				readFail("CountChangesSince", err)
+				return false
+			}
+			err := db.FoldChanges(0, func(di *engines.DocInfo) error { return nil })
+			if err != nil {
+				readFail("FoldChanges", err)
+			}
+			return err == nil || errors.Is(err, engines.ErrRolledBack)
+		})
+
+		if err := putDocs(db, uncommitted, ids...); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-seen:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the readers never read the uncommitted state")
+		}
+		ff.mu.Lock()
+		ff.syncs = 0
+		ff.mu.Unlock()
+		if err := db.Commit(); err == nil {
+			t.Fatal("Commit succeeded with a failing fsync")
+		}
+		close(stop)
+		wg.Wait()
+		for _, err := range errs {
+			t.Error(err)
+		}
+		rolledBack += nRolled
+		if got := mustDump(t, db); got != committed {
+			t.Fatalf("round %d: after the failed commit the database reads\n%s\nwant the committed state\n%s", round, got, committed)
+		}
+		db.Close()
+		if t.Failed() {
+			return
+		}
+	}
+	t.Logf("%d reads answered ErrRolledBack in %d rounds", rolledBack, rounds)
 }

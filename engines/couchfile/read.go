@@ -114,14 +114,17 @@ func (db *DB) ReadDocBody(ptr uint64) (body []byte, err error) {
 	if err != nil {
 		return nil, db.errorf("body: %w", err)
 	}
-	// A handle that rolled back refuses writes: its end stays where the
-	// rollback cut the file, so a pointer past it was read from the
-	// discarded state, however long ago the read that found it began.
-	if db.rollbacks.Load() != 0 && int64(off) >= st.size.Load() {
-		return nil, db.errorf("body at %d, past the end %d a failed commit cut the file back to: %w", off, st.size.Load(), engines.ErrRolledBack)
-	}
 	b, err := st.readChunk(off, kindBody, 2*blockSize)
 	if err != nil {
+		// A handle that rolled back refuses writes: its end stays where the
+		// rollback cut the file, so a pointer past it was read from the
+		// discarded state, however long ago the read that found it began.
+		// Checked after the failure, not before: the count changes before
+		// the end moves back, and a read that began in between fails on
+		// the cut without the deferred check seeing the count change.
+		if st == s.st && db.rollbacks.Load() != 0 && int64(off) >= st.size.Load() {
+			return nil, db.errorf("body at %d, past the end %d a failed commit cut the file back to: %w: %w", off, st.size.Load(), engines.ErrRolledBack, err)
+		}
 		return nil, db.errorf("body: %w", err)
 	}
 	return b, nil

@@ -101,6 +101,15 @@ func (s *store) release() error {
 
 // readRaw returns n raw bytes at pos from the file or the append buffer.
 // Any goroutine.
+//
+// A read is bounded by this store's own end (size), never by the file's:
+// the end only moves back at a rollback, which stores it before it drops
+// the buffers or cuts the file, and a store that rolled back appends
+// nothing more. So a pointer into writes a rollback discarded fails here
+// for good, and is never taken for bytes that a later handle on the same
+// file appends at the same offsets. (The check precedes the read; a later
+// handle appends only after a reopen, which dbcore starts once the failed
+// handle's reads have drained, and every chunk is checksummed besides.)
 func (s *store) readRaw(pos, n int64) ([]byte, error) {
 	if pos < 0 || n < 0 || pos+n > s.size.Load() {
 		return nil, fmt.Errorf("%s: read [%d, %d) past the end %d: %w", s.name, pos, pos+n, s.size.Load(), engines.ErrCorrupt)
@@ -153,6 +162,13 @@ func (s *store) readPayload(ptr uint64, guess int64) ([]byte, uint64, error) {
 		return nil, 0, fmt.Errorf("%s: chunk pointer %d beyond the end %d: %w", s.name, ptr, size, engines.ErrCorrupt)
 	}
 	raw, err := s.readRaw(pos, min(rawSpan(pos, chunkHeaderLen+guess), size-pos))
+	if now := s.size.Load(); err != nil && now < size && pos < now {
+		// A rollback cut the end back while the read ran. A committed
+		// chunk lies whole below the new end; only the guessed part of the
+		// read ran past it, so read again within the new end.
+		size = now
+		raw, err = s.readRaw(pos, min(rawSpan(pos, chunkHeaderLen+guess), size-pos))
+	}
 	if err != nil {
 		return nil, 0, err
 	}
