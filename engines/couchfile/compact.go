@@ -224,6 +224,7 @@ func (c *compaction) Finish() error {
 	// The copy was written without a zero tail; its next commit starts one.
 	c.dst.prealloc = true
 	db.st, db.committed = c.dst, s
+	db.lastWritten.Reset() // the copies point at moved bodies
 	db.retire(old)
 	db.publish(s)
 	old.release()

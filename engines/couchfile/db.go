@@ -36,7 +36,9 @@ type DB struct {
 	committed  *snapshot   // the state the last durable header holds
 	failed     error       // set by a failed write or commit; refuses writes until reopened
 	compaction *compaction // the running compaction, if any
-	arena      []byte      // validateDocs's encoding buffer
+	valueSize  int         // the mean size of the last write's id-tree values
+	// lastWritten lets validateDocs skip comparing an Old it stored itself.
+	lastWritten engines.LastWritten
 	// rollbacks counts failed writes rolled back: a read that fails while
 	// it changes may have walked the discarded state (see fail).
 	rollbacks atomic.Uint64
@@ -212,6 +214,7 @@ func (db *DB) next() *snapshot {
 // already loads that snapshot (see readAgain).
 func (db *DB) fail(err error) error {
 	db.failed = err
+	db.lastWritten.Reset()
 	if c := db.compaction; c != nil {
 		c.abort()
 		db.compaction = nil

@@ -3,6 +3,7 @@ package couchfile
 import (
 	"cmp"
 	"slices"
+	"unsafe"
 
 	"github.com/couchfs/couchfs/engines"
 )
@@ -69,6 +70,10 @@ func (db *DB) SetUpdateSeq(seq uint64) error {
 // the codec's rev-tree depth bound (1<<16 nodes of at least 3 bytes).
 const deepTreeBytes = 1 << 17
 
+// maxValueSizeHint bounds the per-document size validateDocs sizes its
+// arena with, so that one huge doc info does not inflate every later write.
+const maxValueSizeHint = 16 << 10
+
 // docWrite is one validated pair of a WriteDocInfos call.
 type docWrite struct {
 	id     string
@@ -103,6 +108,7 @@ func (db *DB) WriteDocInfos(pairs []engines.DocInfoPair, locals []engines.LocalD
 		return db.fail(err)
 	}
 	db.publish(s)
+	db.lastWritten.Record(pairs)
 	// Record what changed only after publishing: a compaction catching up
 	// takes the record first and reads the snapshot second, so it can see
 	// a change twice but never miss one.
@@ -112,10 +118,6 @@ func (db *DB) WriteDocInfos(pairs []engines.DocInfoPair, locals []engines.LocalD
 	return nil
 }
 
-// maxKeptArena bounds the encoding buffer a database keeps between writes:
-// a bulk load's is dropped rather than held while the database idles.
-const maxKeptArena = 256 << 10
-
 // validateDocs checks every pair against s and encodes the new values.
 func (db *DB) validateDocs(s *snapshot, pairs []engines.DocInfoPair) ([]docWrite, error) {
 	invalid := func(format string, args ...any) error {
@@ -123,15 +125,10 @@ func (db *DB) validateDocs(s *snapshot, pairs []engines.DocInfoPair) ([]docWrite
 	}
 	docs := make([]docWrite, len(pairs))
 	olds := make([]*engines.DocInfo, len(pairs))
-	// Encode every new value into one arena and cut the strings from it:
-	// one allocation per write instead of two per document. The arena is
-	// copied into that string, so its buffer is kept for the next write.
-	arena := db.arena[:0]
-	defer func() {
-		if cap(arena) <= maxKeptArena {
-			db.arena = arena[:0]
-		}
-	}()
+	// Encode every new value into one fresh arena, sized from the last
+	// write's values, that the values then alias: one allocation per write
+	// instead of two per document, and no copy.
+	arena := make([]byte, 0, len(pairs)*db.valueSize+64)
 	ends := make([]int, len(pairs))
 	for i, p := range pairs {
 		switch {
@@ -162,7 +159,11 @@ func (db *DB) validateDocs(s *snapshot, pairs []engines.DocInfoPair) ([]docWrite
 		}
 		ends[i] = len(arena)
 	}
-	all, start := string(arena), 0
+	// Nothing writes to arena from here on.
+	all, start := unsafe.String(unsafe.SliceData(arena), len(arena)), 0
+	if len(pairs) > 0 {
+		db.valueSize = min(len(arena)/len(pairs)+16, maxValueSizeHint)
+	}
 	for i := range docs {
 		if docs[i].newSeq != 0 {
 			docs[i].val = all[start:ends[i]]
@@ -203,8 +204,9 @@ func (db *DB) validateDocs(s *snapshot, pairs []engines.DocInfoPair) ([]docWrite
 		if err != nil {
 			return nil, db.errorf("doc %q: %w", ids[i], err)
 		}
-		enc = engines.AppendDocInfo(enc[:0], old)
-		if iv.docInfo != string(enc) {
+		if db.lastWritten.Matches(old) {
+			// old is the doc info stored last for this document.
+		} else if enc = engines.AppendDocInfo(enc[:0], old); iv.docInfo != string(enc) {
 			return nil, invalid("doc %q: Old does not match the stored doc info", ids[i])
 		}
 		sorted[i].oldSeq = old.UpdateSeq

@@ -290,6 +290,66 @@ func readWriteCases(*env) []testCase {
 			diffSnapshots(e.t, "after a refused write", before, capture(e.t, e.db, exact))
 			e.commit()
 		}},
+		{"old_is_the_written_new", func(e *env) {
+			// The updater passes back the DocInfo it wrote as the next
+			// write's Old: a rewrite chain, the last one discarded by
+			// Close, and the chain's stale links refused.
+			rev := func(n int, prev *engines.DocInfo) *engines.DocInfo {
+				body := fmt.Appendf(nil, `{"n":%d}`, n)
+				ptr, active, err := e.db.WriteDocBody(body)
+				if err != nil {
+					e.t.Fatal(err)
+				}
+				leaf := &engines.RevNode{ID: fmt.Sprintf("r%d", n), Value: &engines.RevValue{Ptr: ptr, Seq: e.db.UpdateSeq() + 1, Size: uint64(len(body))}}
+				root := leaf
+				if prev != nil {
+					// A new tree: the previous one stays as it was written.
+					root = &engines.RevNode{ID: "r1", Value: prev.RevTree[0].Root.Value}
+					tail := root
+					for old := prev.RevTree[0].Root; len(old.Children) > 0; {
+						old = old.Children[0]
+						nd := &engines.RevNode{ID: old.ID, Value: old.Value}
+						tail.Children = []*engines.RevNode{nd}
+						tail = nd
+					}
+					tail.Children = []*engines.RevNode{leaf}
+				}
+				return &engines.DocInfo{ID: "a", UpdateSeq: e.db.UpdateSeq() + 1, ActiveSize: active, ExternalSize: uint64(len(body)),
+					RevTree: engines.RevTree{{Start: 1, Root: root}}}
+			}
+			write := func(old, nu *engines.DocInfo) error {
+				return e.db.WriteDocInfos([]engines.DocInfoPair{{Old: old, New: nu}}, nil, nil)
+			}
+			di := rev(1, nil)
+			if err := write(nil, di); err != nil {
+				e.t.Fatal(err)
+			}
+			var prev *engines.DocInfo
+			for n := 2; n <= 4; n++ {
+				prev, di = di, rev(n, di)
+				if err := write(prev, di); err != nil {
+					e.t.Fatalf("rewrite %d with the written doc info as Old: %v", n, err)
+				}
+				if n == 3 {
+					e.commit()
+				}
+			}
+			e.wantErr("a stale written doc info as Old", write(prev, rev(5, prev)), engines.ErrInvalidWrite)
+			copied := *di
+			copied.ActiveSize++
+			e.wantErr("a changed copy of the written doc info as Old", write(&copied, rev(5, di)), engines.ErrInvalidWrite)
+			if got := e.winnerBody("a"); got != `{"n":4}` {
+				e.t.Fatalf("before reopen: winner %s", got)
+			}
+			e.reopen() // discards rewrite 4
+			if got := e.winnerBody("a"); got != `{"n":3}` {
+				e.t.Fatalf("after reopen: winner %s, want the last committed", got)
+			}
+			if seqs := e.changes(0); len(seqs) != 1 || seqs[0] != "a@3" {
+				e.t.Fatalf("changes after reopen: %v", seqs)
+			}
+			e.counts(1, 0, 3, 0)
+		}},
 		{"invalid_write_nil_old_for_existing", func(e *env) {
 			e.w.apply(put("a", `{}`))
 			before := capture(e.t, e.db, exact)

@@ -357,6 +357,7 @@ func (c *compaction) Finish() error {
 	old := d.cur.Load()
 	old.remove = true
 	d.cur.Store(newHandle(c.target, c.dir, d.fs, &d.handles, &d.errs))
+	d.lastWritten.Reset() // the copies point at moved bodies
 	d.gen = c.gen
 	d.compaction = nil
 	c.src.release()

@@ -45,7 +45,8 @@ type db struct {
 	compaction   *compaction
 	ungrant      func() // takes back the shared cache's memtable grant
 
-	pending pendingBodies
+	pending     pendingBodies
+	lastWritten engines.LastWritten
 
 	// deferred is the batch of the last WriteDocInfos while no one has
 	// applied it yet; applyMu serializes applying it.
@@ -59,7 +60,16 @@ type db struct {
 type undoEntry struct {
 	key     []byte
 	value   []byte
+	old     *engines.DocInfo // a doc info whose encoding is the value, when value is nil
 	present bool
+}
+
+// prior returns the value u restores.
+func (u *undoEntry) prior() []byte {
+	if u.value == nil && u.old != nil {
+		return engines.AppendDocInfo(nil, u.old)
+	}
+	return u.value
 }
 
 var _ engines.DB = (*db)(nil)
@@ -228,7 +238,7 @@ func (d *db) rollback(pdb *pebble.DB) error {
 	for i := len(d.undo) - 1; i >= 0; i-- {
 		u := d.undo[i]
 		if u.present {
-			_ = b.Set(u.key, u.value, nil)
+			_ = b.Set(u.key, u.prior(), nil)
 		} else {
 			_ = b.Delete(u.key, nil)
 		}

@@ -123,7 +123,7 @@ func (d *db) WriteDocInfos(pairs []engines.DocInfoPair, locals []engines.LocalDo
 			next.ExternalSize -= p.Old.ExternalSize
 		}
 		k := keys.str(prefixDoc, pairID(p))
-		undo = append(undo, undoEntry{key: k, value: stored[i], present: p.Old != nil})
+		undo = append(undo, undoEntry{key: k, value: stored[i], old: p.Old, present: p.Old != nil})
 		if p.New == nil {
 			_ = b.Delete(k, nil)
 			continue
@@ -162,7 +162,7 @@ func (d *db) WriteDocInfos(pairs []engines.DocInfoPair, locals []engines.LocalDo
 		if p.Old != nil && (p.New == nil || p.New.UpdateSeq != p.Old.UpdateSeq) {
 			k := keys.uint(prefixSeq, p.Old.UpdateSeq)
 			_ = b.Delete(k, nil)
-			undo = append(undo, undoEntry{key: k, value: stored[i], present: true})
+			undo = append(undo, undoEntry{key: k, value: stored[i], old: p.Old, present: true})
 		}
 	}
 	// Pairs usually arrive in UpdateSeq order already.
@@ -176,7 +176,7 @@ func (d *db) WriteDocInfos(pairs []engines.DocInfoPair, locals []engines.LocalDo
 		k := keys.uint(prefixSeq, p.New.UpdateSeq)
 		_ = b.Set(k, enc[encAt[i][0]:encAt[i][1]], nil)
 		if p.Old != nil && p.Old.UpdateSeq == p.New.UpdateSeq {
-			undo = append(undo, undoEntry{key: k, value: stored[i], present: true})
+			undo = append(undo, undoEntry{key: k, value: stored[i], old: p.Old, present: true})
 		} else {
 			undo = append(undo, undoEntry{key: k})
 		}
@@ -187,6 +187,7 @@ func (d *db) WriteDocInfos(pairs []engines.DocInfoPair, locals []engines.LocalDo
 	}
 	next.NextPtr = d.nextPtr
 	_ = b.Set(stateKey, next.encode(), nil)
+	d.lastWritten.Record(pairs)
 	d.deferred.Store(&ownedBatch{b: b, pdb: pdb})
 	d.dropPending()
 	d.st.Store(next)
@@ -302,11 +303,43 @@ func (d *db) verifyPairs(pdb *pebble.DB, cur *state, pairs []engines.DocInfoPair
 	}
 	stored := make([][]byte, len(pairs))
 	taken := make(map[uint64]bool, len(pairs))
+	// checkSeq refuses pairs[i].New's sequence if another doc has it.
+	checkSeq := func(i int) error {
+		p := pairs[i]
+		if p.New == nil || (p.Old != nil && p.New.UpdateSeq == p.Old.UpdateSeq) {
+			return nil
+		}
+		s := p.New.UpdateSeq
+		if taken[s] {
+			return invalid("update seq %d given to two docs", s)
+		}
+		taken[s] = true
+		// Sequences above UpdateSeq are free by construction.
+		if s <= cur.UpdateSeq && !freed[s] {
+			used, err := has(pdb, seqKey(s))
+			if err != nil {
+				return err
+			}
+			if used {
+				return invalid("doc %q: update seq %d belongs to another doc", p.New.ID, s)
+			}
+		}
+		return nil
+	}
 	var buf []byte
 	for _, i := range order {
 		p := pairs[i]
 		id := pairID(p)
 		k := docKey(id)
+		if d.lastWritten.Matches(p.Old) {
+			// What is stored is p.Old's encoding: the undo log encodes it
+			// only if it is ever applied.
+			stored[i] = nil
+			if err := checkSeq(i); err != nil {
+				return nil, nil, err
+			}
+			continue
+		}
 		var v []byte
 		ok := false
 		if last != nil && bytes.Compare(k, last) <= 0 {
@@ -326,23 +359,8 @@ func (d *db) verifyPairs(pdb *pebble.DB, cur *state, pairs []engines.DocInfoPair
 			}
 		}
 		stored[i] = v
-		if p.New == nil || (p.Old != nil && p.New.UpdateSeq == p.Old.UpdateSeq) {
-			continue
-		}
-		s := p.New.UpdateSeq
-		if taken[s] {
-			return nil, nil, invalid("update seq %d given to two docs", s)
-		}
-		taken[s] = true
-		// Sequences above UpdateSeq are free by construction.
-		if s <= cur.UpdateSeq && !freed[s] {
-			used, err := has(pdb, seqKey(s))
-			if err != nil {
-				return nil, nil, err
-			}
-			if used {
-				return nil, nil, invalid("doc %q: update seq %d belongs to another doc", id, s)
-			}
+		if err := checkSeq(i); err != nil {
+			return nil, nil, err
 		}
 	}
 	return stored, order, nil
