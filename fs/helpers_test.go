@@ -47,6 +47,8 @@ type env struct {
 	h    *couchfs.Handle
 	log  *syncBuffer
 	done func() // unmounts and closes the server, once
+
+	engines []engines.Engine // the server's engine table; testEngines() if nil
 }
 
 // testEngines is the engine table of the tests: both on-disk engines (the
@@ -79,7 +81,15 @@ func (e *env) mount(opts couchfs.Options) {
 	t := e.t
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e.srv = newServer(t, e.data, logger)
+	if e.engines != nil {
+		srv, err := dbcore.NewServer(dbcore.Options{Dir: e.data, Engines: e.engines, DefaultEngine: "couch", Logger: logger})
+		if err != nil {
+			t.Fatalf("NewServer: %v", err)
+		}
+		e.srv = srv
+	} else {
+		e.srv = newServer(t, e.data, logger)
+	}
 	e.mnt = t.TempDir()
 	opts.Logger = logger
 	opts.DataDir = e.data

@@ -36,7 +36,7 @@ type DB struct {
 	committed  *snapshot   // the state the last durable header holds
 	failed     error       // set by a failed write or commit; refuses writes until reopened
 	compaction *compaction // the running compaction, if any
-	valueSize  int         // the mean size of the last write's id-tree values
+	arena      []byte      // validateDocs's encoding buffer
 	// lastWritten lets validateDocs skip comparing an Old it stored itself.
 	lastWritten engines.LastWritten
 	// rollbacks counts failed writes rolled back: a read that fails while

@@ -3,7 +3,6 @@ package couchfile
 import (
 	"cmp"
 	"slices"
-	"unsafe"
 
 	"github.com/couchfs/couchfs/engines"
 )
@@ -70,9 +69,9 @@ func (db *DB) SetUpdateSeq(seq uint64) error {
 // the codec's rev-tree depth bound (1<<16 nodes of at least 3 bytes).
 const deepTreeBytes = 1 << 17
 
-// maxValueSizeHint bounds the per-document size validateDocs sizes its
-// arena with, so that one huge doc info does not inflate every later write.
-const maxValueSizeHint = 16 << 10
+// maxKeptArena bounds the encoding buffer a database keeps between writes:
+// a bulk load's is dropped rather than held while the database idles.
+const maxKeptArena = 256 << 10
 
 // docWrite is one validated pair of a WriteDocInfos call.
 type docWrite struct {
@@ -125,10 +124,16 @@ func (db *DB) validateDocs(s *snapshot, pairs []engines.DocInfoPair) ([]docWrite
 	}
 	docs := make([]docWrite, len(pairs))
 	olds := make([]*engines.DocInfo, len(pairs))
-	// Encode every new value into one fresh arena, sized from the last
-	// write's values, that the values then alias: one allocation per write
-	// instead of two per document, and no copy.
-	arena := make([]byte, 0, len(pairs)*db.valueSize+64)
+	// Encode every new value into one reused buffer and cut a string per
+	// value from it. One string per value, not substrings of one per
+	// write: a node cached for one document must not keep a whole bulk
+	// write's values alive.
+	arena := db.arena[:0]
+	defer func() {
+		if cap(arena) <= maxKeptArena {
+			db.arena = arena[:0]
+		}
+	}()
 	ends := make([]int, len(pairs))
 	for i, p := range pairs {
 		switch {
@@ -159,14 +164,10 @@ func (db *DB) validateDocs(s *snapshot, pairs []engines.DocInfoPair) ([]docWrite
 		}
 		ends[i] = len(arena)
 	}
-	// Nothing writes to arena from here on.
-	all, start := unsafe.String(unsafe.SliceData(arena), len(arena)), 0
-	if len(pairs) > 0 {
-		db.valueSize = min(len(arena)/len(pairs)+16, maxValueSizeHint)
-	}
+	start := 0
 	for i := range docs {
 		if docs[i].newSeq != 0 {
-			docs[i].val = all[start:ends[i]]
+			docs[i].val = string(arena[start:ends[i]])
 		}
 		start = ends[i]
 	}

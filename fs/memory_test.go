@@ -1,0 +1,103 @@
+package fs_test
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/couchfs/couchfs/dbcore"
+	"github.com/couchfs/couchfs/engines"
+	"github.com/couchfs/couchfs/engines/couchfile"
+	pebbleengine "github.com/couchfs/couchfs/engines/pebble"
+	couchfs "github.com/couchfs/couchfs/fs"
+)
+
+// TestMemoryBoundedByCaches: the mount's memory is bounded by its caches,
+// not by the number of documents. The same shell work — ls of the database
+// and of _changes, reading and saving a fixed number of documents — is done
+// on a database of small and then of five times as many documents, and the
+// live heap of the process (mount, dbcore and engine together) after each
+// round may grow by far less than those extra documents would take if
+// anything kept them.
+func TestMemoryBoundedByCaches(t *testing.T) {
+	if testing.Short() {
+		t.Skip("loads 50,000 documents per engine")
+	}
+	const (
+		small, large = 10000, 50000
+		// A listed or opened document kept anywhere costs more than this
+		// (its id alone, an inode, a cached doc info); caches reach their
+		// bounds in the small round already.
+		perExtraDoc = 64
+	)
+	for _, engine := range []string{"couch", "pebble"} {
+		t.Run(engine, func(t *testing.T) {
+			requireFUSE(t)
+			// Caches small enough to be full after the first round, so
+			// that what they hold cannot pass for growth.
+			e := &env{t: t, data: t.TempDir(), log: &syncBuffer{}, engines: []engines.Engine{
+				couchfile.New(couchfile.Options{CacheBytes: 1 << 20}),
+				pebbleengine.New(pebbleengine.Options{CacheSize: 1 << 20, MemTableSize: 1 << 20}),
+			}}
+			e.mount(couchfs.Options{})
+			sh(t, "mkdir "+e.p("mem."+engine))
+			db := e.db("mem")
+			loaded, saved := 0, 0 // documents bulk-loaded, and saved through the mount
+			round := func(n int) uint64 {
+				for ; loaded < n; loaded += 1000 {
+					docs := make([]*dbcore.Doc, 1000)
+					for i := range docs {
+						docs[i] = &dbcore.Doc{ID: fmt.Sprintf("doc%06d", loaded+i), Body: fmt.Appendf(nil, `{"i":%d,"text":"%s"}`, loaded+i, strings.Repeat("x", 200))}
+					}
+					res, err := db.UpdateDocs(docs, dbcore.UpdateOptions{})
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, r := range res {
+						if r.Err != nil {
+							t.Fatalf("%s: %v", r.ID, r.Err)
+						}
+					}
+				}
+				want := fmt.Sprint(loaded + saved)
+				if got := strings.TrimSpace(sh(t, "ls -f "+e.p("mem")+" | grep -c '[.]json$'")); got != want {
+					t.Fatalf("ls lists %s documents, want %s", got, want)
+				}
+				if got := strings.TrimSpace(sh(t, "ls -f "+e.p("mem", "_changes")+" | grep -c '[.]json$'")); got != want {
+					t.Fatalf("ls _changes lists %s documents, want %s", got, want)
+				}
+				for i := 0; i < 2000; i++ {
+					// The same documents each round: every file the kernel
+					// has looked up costs the mount an inode until the kernel
+					// forgets it, which it does under memory pressure only.
+					id := fmt.Sprintf("doc%06d", (i*7919)%small)
+					if _, err := os.ReadFile(e.p("mem", id+".json")); err != nil {
+						t.Fatal(err)
+					}
+				}
+				for i := 0; i < 200; i++ {
+					if err := os.WriteFile(e.p("mem", fmt.Sprintf("new%d-%06d.json", n, i)), []byte(`{"new":true}`), 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+				saved += 200
+				runtime.GC()
+				runtime.GC()
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				return ms.HeapInuse
+			}
+			h1 := round(small)
+			h2 := round(large)
+			grown := int64(h2) - int64(h1)
+			t.Logf("%s: live heap %.1f MB at %d documents, %.1f MB at %d (%+d bytes per extra document)",
+				engine, float64(h1)/(1<<20), small, float64(h2)/(1<<20), large, grown/(large-small))
+			if grown > perExtraDoc*(large-small) {
+				t.Fatalf("the live heap grew by %d bytes for %d more documents: more than %d bytes each",
+					grown, large-small, perExtraDoc)
+			}
+		})
+	}
+}
