@@ -9,6 +9,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# A test binary that panics never runs its cleanups: its in-process mounts
+# stay behind, dead (their FUSE server died with it), and would pile up run
+# after run. Unmount those, only under the temporary directory and only
+# when they no longer answer: a live mount is someone's.
+cleanup_dead_mounts() {
+	local tmp="${TMPDIR:-/tmp}" mnt
+	awk '$3 == "fuse.couchfs" { print $2 }' /proc/mounts | while read -r mnt; do
+		mnt=$(printf '%b' "$mnt") # /proc/mounts writes a space as \040
+		case "$mnt" in "$tmp"/*) ;; *) continue ;; esac
+		if ! stat "$mnt" >/dev/null 2>&1; then
+			echo "test.sh: unmounting $mnt, left dead by a crashed test" >&2
+			umount -l "$mnt" 2>/dev/null || fusermount3 -uz "$mnt" 2>/dev/null || true
+		fi
+	done
+}
+trap cleanup_dead_mounts EXIT
+
 ./scripts/install-test-deps.sh
 if [ "${CI:-}" = "true" ]; then
 	export COUCHFS_REQUIRE_FUSE=1
