@@ -262,7 +262,7 @@ func (e *engine) options(fs vfs.FS) (*pebble.Options, func()) {
 		FS:                 fs,
 		Cache:              e.opts.Cache,
 		Logger:             quietLogger{},
-		EventListener:      &pebble.EventListener{BackgroundError: func(error) {}, DataCorruption: func(pebble.DataCorruptionInfo) {}},
+		EventListener:      &pebble.EventListener{BackgroundError: new(retryPacer).pause, DataCorruption: func(pebble.DataCorruptionInfo) {}},
 		MemTableSize:       e.opts.MemTableSize,
 		MaxOpenFiles:       256,
 		FormatMajorVersion: pebble.FormatNewest,
