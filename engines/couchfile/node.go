@@ -55,42 +55,6 @@ type node struct {
 
 func (n *node) len() int { return len(n.keys) }
 
-// detached returns a copy of n whose keys and values are substrings of one
-// new string holding just them. A node a writer builds shares strings with
-// the nodes it replaced and with the write's other values; cached as it is,
-// it would keep all of those alive, unaccounted, for as long as it stays.
-func detached(n *node) *node {
-	size := 0
-	for i, k := range n.keys {
-		size += len(k)
-		if n.leaf {
-			size += len(n.vals[i])
-		}
-	}
-	buf := make([]byte, 0, size)
-	for i, k := range n.keys {
-		buf = append(buf, k...)
-		if n.leaf {
-			buf = append(buf, n.vals[i]...)
-		}
-	}
-	s := string(buf)
-	d := &node{leaf: n.leaf, keys: make([]string, len(n.keys)), kids: n.kids}
-	if n.leaf {
-		d.vals = make([]string, len(n.vals))
-	}
-	at := 0
-	for i, k := range n.keys {
-		d.keys[i] = s[at : at+len(k)]
-		at += len(k)
-		if n.leaf {
-			d.vals[i] = s[at : at+len(n.vals[i])]
-			at += len(n.vals[i])
-		}
-	}
-	return d
-}
-
 func appendRef(b []byte, r ref) []byte {
 	for _, v := range [...]uint64{r.ptr, r.red.count, r.red.del, r.red.active, r.red.external, r.size} {
 		b = binary.AppendUvarint(b, v)

@@ -458,6 +458,6 @@ func (s *store) writeNode(n *node, pack bool) (uint64, uint64, error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	s.cache.put(ptr, detached(n), len(data))
+	s.cache.put(ptr, n, len(data))
 	return ptr, size, nil
 }
