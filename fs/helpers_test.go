@@ -286,3 +286,24 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// load saves documents from through to-1 into db through dbcore, in
+// batches of 1000: doc(i) is document i.
+func load(t testing.TB, db *dbcore.DB, from, to int, doc func(i int) *dbcore.Doc) {
+	t.Helper()
+	for start := from; start < to; start += 1000 {
+		docs := make([]*dbcore.Doc, 0, 1000)
+		for i := start; i < min(start+1000, to); i++ {
+			docs = append(docs, doc(i))
+		}
+		res, err := db.UpdateDocs(docs, dbcore.UpdateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range res {
+			if r.Err != nil {
+				t.Fatalf("%s: %v", r.ID, r.Err)
+			}
+		}
+	}
+}

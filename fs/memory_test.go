@@ -46,21 +46,10 @@ func TestMemoryBoundedByCaches(t *testing.T) {
 			db := e.db("mem")
 			loaded, saved := 0, 0 // documents bulk-loaded, and saved through the mount
 			round := func(n int) uint64 {
-				for ; loaded < n; loaded += 1000 {
-					docs := make([]*dbcore.Doc, 1000)
-					for i := range docs {
-						docs[i] = &dbcore.Doc{ID: fmt.Sprintf("doc%06d", loaded+i), Body: fmt.Appendf(nil, `{"i":%d,"text":"%s"}`, loaded+i, strings.Repeat("x", 200))}
-					}
-					res, err := db.UpdateDocs(docs, dbcore.UpdateOptions{})
-					if err != nil {
-						t.Fatal(err)
-					}
-					for _, r := range res {
-						if r.Err != nil {
-							t.Fatalf("%s: %v", r.ID, r.Err)
-						}
-					}
-				}
+				load(t, db, loaded, n, func(i int) *dbcore.Doc {
+					return &dbcore.Doc{ID: fmt.Sprintf("doc%06d", i), Body: fmt.Appendf(nil, `{"i":%d,"text":"%s"}`, i, strings.Repeat("x", 200))}
+				})
+				loaded = n
 				want := fmt.Sprint(loaded + saved)
 				if got := strings.TrimSpace(sh(t, "ls -f "+e.p("mem")+" | grep -c '[.]json$'")); got != want {
 					t.Fatalf("ls lists %s documents, want %s", got, want)

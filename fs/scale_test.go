@@ -18,21 +18,9 @@ func TestLargeDatabase(t *testing.T) {
 	e := mountT(t, couchfs.Options{})
 	e.mkdb("big")
 	db := e.db("big")
-	for start := 0; start < n; start += 1000 {
-		docs := make([]*dbcore.Doc, 0, 1000)
-		for i := start; i < start+1000; i++ {
-			docs = append(docs, &dbcore.Doc{ID: fmt.Sprintf("doc%05d", i), Body: []byte(fmt.Sprintf(`{"i":%d}`, i))})
-		}
-		res, err := db.UpdateDocs(docs, dbcore.UpdateOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range res {
-			if r.Err != nil {
-				t.Fatalf("%s: %v", r.ID, r.Err)
-			}
-		}
-	}
+	load(t, db, 0, n, func(i int) *dbcore.Doc {
+		return &dbcore.Doc{ID: fmt.Sprintf("doc%05d", i), Body: []byte(fmt.Sprintf(`{"i":%d}`, i))}
+	})
 	// One id that needs escaping.
 	if _, err := db.SaveJSON("a/b%c", []byte(`{}`), ""); err != nil {
 		t.Fatal(err)
