@@ -194,6 +194,9 @@ func (d *dbDir) docInode(ctx context.Context, name, id, rev string, size int, st
 			return fn.kind == kindDoc && fn.id == id && !fn.pending
 		},
 		func() *fileNode { return newDocNode(d.m, d.ns, name, id) })
+	for _, old := range d.m.nodes.touch(fn) {
+		d.m.inv.queueEntry(old)
+	}
 	fn.mu.Lock()
 	fn.served(rev, size, stamp)
 	fn.mu.Unlock()

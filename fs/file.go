@@ -1,6 +1,7 @@
 package fs
 
 import (
+	"container/list"
 	"context"
 	"log/slog"
 	"sync"
@@ -82,6 +83,10 @@ type fileNode struct {
 	// truncation: the kernel drops its cached size and times itself on
 	// each of those, and nothing has given it others since.
 	attrReplies atomic.Uint64
+	// Guarded by the mount's nodeBudget.mu: n's place in its lookup
+	// order, and whether it counts as held by the kernel.
+	budgetElem *list.Element
+	budgetLive bool
 
 	// kindScratch and kindSymlink
 	data     []byte
@@ -104,7 +109,11 @@ var (
 	_ = (gofs.NodeSetattrer)((*fileNode)(nil))
 	_ = (gofs.NodeOpener)((*fileNode)(nil))
 	_ = (gofs.NodeReadlinker)((*fileNode)(nil))
+	_ = (gofs.NodeOnForgetter)((*fileNode)(nil))
 )
+
+// OnForget records that the kernel forgot the node (nodeBudget).
+func (n *fileNode) OnForget() { n.m.nodes.forget(n) }
 
 func newDocNode(m *mount, ns *nsState, name, id string) *fileNode {
 	return &fileNode{node: node{m: m}, ns: ns, kind: kindDoc, name: name, id: id, mtime: time.Now()}

@@ -56,6 +56,11 @@ type Options struct {
 	// replication): the kernel would see its changes only when its caches
 	// time out (EntryTimeout, AttrTimeout).
 	SoleWriter bool
+	// MaxDocNodes bounds the documents whose names the kernel may keep
+	// cached, and so this mount's memory for them (see nodeBudget); past
+	// it the least recently looked up are dropped from the kernel's cache.
+	// 0 means 32,768 (about 26 MB).
+	MaxDocNodes int
 }
 
 // Handle is a live mount. Its methods may be called from any goroutine.

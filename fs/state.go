@@ -24,6 +24,7 @@ type mount struct {
 	gid   uint32
 	start time.Time
 	inv   *invalidator
+	nodes *nodeBudget // the document nodes the kernel holds
 
 	// clock orders what the mount learns about documents. A read of the
 	// database is stamped with the clock as it was before the read began; a
@@ -55,6 +56,7 @@ func newMount(srv *dbcore.Server, opts Options) *mount {
 		changed:  map[string]*atomic.Uint64{},
 	}
 	m.inv = newInvalidator(m)
+	m.nodes = newNodeBudget(opts.MaxDocNodes)
 	return m
 }
 
