@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/couchfs/couchfs/dbcore"
+	"github.com/couchfs/couchfs/engines"
 )
 
 func TestValidateDBName(t *testing.T) {
@@ -464,6 +465,30 @@ func TestSubscription(t *testing.T) {
 		sub2.Close()
 		if _, ok := <-s.Subscribe().C(); ok {
 			t.Error("Subscribe on a closed server is not closed")
+		}
+	})
+}
+
+// TestDeleteIfEmptyReadsAgain: the emptiness check of DeleteDB(onlyIfEmpty)
+// starts its fold of local documents over when the engine says the fold met
+// writes a failed commit discarded (engines.ErrRolledBack), and gives up
+// with that error only when it keeps happening.
+func TestDeleteIfEmptyReadsAgain(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, ec engineCase) {
+		ce := newCountingEngine(checked(t, ec))
+		s := startServer(t, dbcore.Options{Dir: t.TempDir(), Engines: []engines.Engine{ce}, DefaultEngine: ec.name, Logger: quietLogger})
+		for _, name := range []string{"once", "always"} {
+			if err := s.CreateDB(name, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ce.rolledBackFolds.Store(1)
+		wantErr(t, "DeleteDB onlyIfEmpty with one rolled-back fold", s.DeleteDB("once", true), nil)
+		ce.rolledBackFolds.Store(100)
+		wantErr(t, "DeleteDB onlyIfEmpty with every fold rolled back", s.DeleteDB("always", true), engines.ErrRolledBack)
+		ce.rolledBackFolds.Store(0)
+		if ok, err := s.Exists("always"); err != nil || !ok {
+			t.Fatalf("Exists(always) = %v, %v after a refused delete", ok, err)
 		}
 	})
 }

@@ -230,10 +230,18 @@ func (st *dbState) checkEmpty() error {
 		return fmt.Errorf("%w: %s holds %d documents", ErrNotEmpty, st.name, n)
 	}
 	hasLocal := false
-	err = edb.FoldLocalDocs(engines.FoldOptions{}, func(*engines.LocalDoc) error {
-		hasLocal = true
-		return engines.ErrStopFold
-	})
+	for try := 1; ; try++ {
+		hasLocal = false
+		err = edb.FoldLocalDocs(engines.FoldOptions{}, func(*engines.LocalDoc) error {
+			hasLocal = true
+			return engines.ErrStopFold
+		})
+		// A fold that met writes a failed commit discarded stops at once
+		// here, so it can simply start over (see readAgain).
+		if try == readAgainTries || !errors.Is(err, engines.ErrRolledBack) {
+			break
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("database %s: %w", st.name, err)
 	}

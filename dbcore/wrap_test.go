@@ -20,6 +20,10 @@ type countingEngine struct {
 	// beforeCommit, if set before the engine is used, runs at the start
 	// of every Commit (on the updater goroutine).
 	beforeCommit func()
+	// rolledBackFolds is how many FoldLocalDocs calls still fail with
+	// engines.ErrRolledBack, as a couchfile fold that met a failed commit's
+	// discarded writes does.
+	rolledBackFolds atomic.Int64
 
 	open    atomic.Int64 // engine handles open now
 	commits atomic.Int64
@@ -78,6 +82,13 @@ func (d *countingDB) Commit() error {
 	}
 	d.e.commits.Add(1)
 	return d.DB.Commit()
+}
+
+func (d *countingDB) FoldLocalDocs(opts engines.FoldOptions, fn func(*engines.LocalDoc) error) error {
+	if d.e.rolledBackFolds.Add(-1) >= 0 {
+		return engines.ErrRolledBack
+	}
+	return d.DB.FoldLocalDocs(opts, fn)
 }
 
 func (d *countingDB) Close() error {
