@@ -6,9 +6,9 @@ import "weak"
 // very *DocInfo it last stored for that document as a New, and skip reading
 // and re-encoding what is stored to compare them. The updater keeps the doc
 // infos it writes and passes each back as Old on the document's next update;
-// for a document of ~100 revisions that comparison was a third of a pebble
-// update. WriteDocInfos' contract makes it sound: a DocInfo passed as New is
-// never modified afterwards.
+// for 16 writers rewriting documents of ~100 revisions, skipping the
+// comparison took a pebble save from 97 to 75 µs. WriteDocInfos' contract
+// makes it sound: a DocInfo passed as New is never modified afterwards.
 //
 // Entries are weak pointers, so a remembered doc info is not kept alive by
 // the engine, and a pointer to a new value that happens to reuse a freed

@@ -205,10 +205,12 @@ func (db *DB) validateDocs(s *snapshot, pairs []engines.DocInfoPair) ([]docWrite
 		if err != nil {
 			return nil, db.errorf("doc %q: %w", ids[i], err)
 		}
-		if db.lastWritten.Matches(old) {
-			// old is the doc info stored last for this document.
-		} else if enc = engines.AppendDocInfo(enc[:0], old); iv.docInfo != string(enc) {
-			return nil, invalid("doc %q: Old does not match the stored doc info", ids[i])
+		// An Old this database stored itself is what it stored.
+		if !db.lastWritten.Matches(old) {
+			enc = engines.AppendDocInfo(enc[:0], old)
+			if iv.docInfo != string(enc) {
+				return nil, invalid("doc %q: Old does not match the stored doc info", ids[i])
+			}
 		}
 		sorted[i].oldSeq = old.UpdateSeq
 		freed[old.UpdateSeq] = true
