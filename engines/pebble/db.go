@@ -47,6 +47,7 @@ type db struct {
 
 	pending     pendingBodies
 	lastWritten engines.LastWritten
+	encBuf      []byte // WriteDocInfos' doc-info encodings, reused
 
 	// deferred is the batch of the last WriteDocInfos while no one has
 	// applied it yet; applyMu serializes applying it.
