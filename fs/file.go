@@ -53,6 +53,12 @@ type fileNode struct {
 	// event the kernel was told about.
 	staleGen uint64
 	fixedGen uint64
+	// pagesMaybe is false only while the kernel cannot hold pages of this
+	// node: a document node no handle has read through the page cache or
+	// written, and that was never a scratch file. The first page-cache open
+	// of such a node need not drop pages, nor (if the kernel's attributes
+	// are current) the attributes that dropping pages drops with them.
+	pagesMaybe bool
 	// cachedRev is the revision of document cachedID whose pages the kernel
 	// may hold for the file ("" = none), cachedSize its rendered size;
 	// cacheUsers counts the open handles that go through those pages (see
@@ -120,7 +126,7 @@ func newDocNode(m *mount, ns *nsState, name, id string) *fileNode {
 }
 
 func newScratchNode(m *mount, ns *nsState, name string, mode uint32) *fileNode {
-	return &fileNode{node: node{m: m}, ns: ns, kind: kindScratch, name: name, mode: mode & 0o7777, mtime: time.Now()}
+	return &fileNode{node: node{m: m}, ns: ns, kind: kindScratch, name: name, mode: mode & 0o7777, mtime: time.Now(), pagesMaybe: true}
 }
 
 // served records that the database holds rev, of rendered size size, as
@@ -139,8 +145,11 @@ func (n *fileNode) served(rev string, size int, stamp uint64) bool {
 	if rev != n.rev {
 		n.rev = rev
 		n.mtime = time.Now()
-		// The kernel may still cache the old revision's pages.
-		n.staleGen++
+		// The kernel may still cache the old revision's attributes and
+		// pages, unless it was never told any.
+		if n.attrReplies.Load() > 0 || n.pagesMaybe {
+			n.staleGen++
+		}
 	}
 	n.size = int64(size)
 	return true

@@ -88,14 +88,21 @@ func (n *fileNode) openCached(id, rev string, data []byte, current bool) bool {
 		n.mu.Unlock()
 		return true
 	}
+	// A node the kernel holds no pages of, with attributes it was told
+	// that are current and of this rendering's size, needs no
+	// invalidation: it would only make the reader's fstat ask again.
+	fresh := !n.pagesMaybe && n.fixedGen == n.staleGen && n.size == int64(len(data))
+	n.pagesMaybe = true
 	n.addCacheUserLocked()
 	n.fixedGen = n.staleGen
 	n.cachedID, n.cachedRev, n.cachedSize = id, rev, int64(len(data))
 	n.mu.Unlock()
 	// No page-cache handle is open, so no READ holds a page lock: these
 	// notifications cannot wait for this process.
-	if errno := n.NotifyContent(0, 0); errno != 0 && errno != syscall.ENOENT {
-		n.m.log.Debug("page cache invalidation refused", "db", n.ns.db, "id", id, "errno", errno.Error())
+	if !fresh {
+		if errno := n.NotifyContent(0, 0); errno != 0 && errno != syscall.ENOENT {
+			n.m.log.Debug("page cache invalidation refused", "db", n.ns.db, "id", id, "errno", errno.Error())
+		}
 	}
 	// Storing the rendering spares the reader its READ requests — and the
 	// GETATTR the kernel sends on the next open after a READ to refresh
@@ -135,6 +142,7 @@ const writerWait = 100 * time.Millisecond
 func (n *fileNode) beginWriter(ctx context.Context) {
 	n.mu.Lock()
 	n.writers++
+	n.pagesMaybe = true
 	idle := n.cacheIdle
 	n.mu.Unlock()
 	if idle == nil {

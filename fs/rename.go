@@ -168,6 +168,7 @@ func (d *dbDir) moveMountOnly(src *fileNode, name, newName string, noReplace boo
 	if src.kind == kindDoc {
 		// A document never saved becomes an (empty) scratch file.
 		src.kind, src.id, src.pending, src.mode = kindScratch, "", false, 0o644
+		src.pagesMaybe = true
 	}
 	src.mu.Unlock()
 	if replaced != nil && replaced != src {
@@ -413,6 +414,7 @@ func (d *dbDir) detach(ctx context.Context, srcID, name, newName string, noRepla
 	fn.mu.Lock()
 	fn.kind, fn.name, fn.id = kindScratch, newName, ""
 	fn.data, fn.mode = doc.JSON(), 0o644
+	fn.pagesMaybe = true
 	fn.detached = &detachInfo{id: srcID, rev: doc.Rev}
 	if fn.cacheUsers == 0 {
 		// Scratch writes go through the page cache: if the node becomes
