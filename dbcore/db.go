@@ -73,11 +73,12 @@ func (db *DB) Get(id string) (*Doc, error) {
 // under one read means the storage is failing over and over.
 const readAgainTries = 3
 
-// readAgain runs a read of a doc info and then a body again when the
-// engine says it met writes a failed commit discarded
-// (engines.ErrRolledBack): the body pointer came from that discarded
-// state, and reading the doc info again reads the committed one.
-func readAgain(read func() (*Doc, error)) (*Doc, error) {
+// readAgain runs a read again when the engine says it met writes a failed
+// commit discarded (engines.ErrRolledBack): a doc info and then a body
+// (the body pointer came from that discarded state, and reading the doc
+// info again reads the committed one), or a fold that stops at its first
+// row.
+func readAgain[T any](read func() (T, error)) (T, error) {
 	for i := 1; ; i++ {
 		d, err := read()
 		if i == readAgainTries || !errors.Is(err, engines.ErrRolledBack) {

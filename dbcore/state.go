@@ -229,19 +229,14 @@ func (st *dbState) checkEmpty() error {
 	if n := edb.DocCount(); n > 0 {
 		return fmt.Errorf("%w: %s holds %d documents", ErrNotEmpty, st.name, n)
 	}
-	hasLocal := false
-	for try := 1; ; try++ {
-		hasLocal = false
-		err = edb.FoldLocalDocs(engines.FoldOptions{}, func(*engines.LocalDoc) error {
-			hasLocal = true
+	hasLocal, err := readAgain(func() (bool, error) {
+		found := false
+		err := edb.FoldLocalDocs(engines.FoldOptions{}, func(*engines.LocalDoc) error {
+			found = true
 			return engines.ErrStopFold
 		})
-		// A fold that met writes a failed commit discarded stops at once
-		// here, so it can simply start over (see readAgain).
-		if try == readAgainTries || !errors.Is(err, engines.ErrRolledBack) {
-			break
-		}
-	}
+		return found, err
+	})
 	if err != nil {
 		return fmt.Errorf("database %s: %w", st.name, err)
 	}
