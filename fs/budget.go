@@ -16,10 +16,9 @@ import (
 // nodes, except those a file is open on, which it forgets once closed.
 // Safe for concurrent use.
 type nodeBudget struct {
-	mu   sync.Mutex
-	lru  list.List // *fileNode, least recently looked up first
-	max  int
-	live int // nodes touched and not yet forgotten, in lru or not
+	mu  sync.Mutex
+	lru list.List // *fileNode, least recently looked up first
+	max int
 }
 
 // defaultMaxDocNodes is Options.MaxDocNodes' default.
@@ -43,10 +42,6 @@ func (b *nodeBudget) touch(n *fileNode) []*fileNode {
 		b.lru.MoveToBack(n.budgetElem)
 		return nil
 	}
-	if !n.budgetLive {
-		n.budgetLive = true
-		b.live++
-	}
 	n.budgetElem = b.lru.PushBack(n)
 	if b.lru.Len() <= b.max {
 		return nil
@@ -69,16 +64,5 @@ func (b *nodeBudget) forget(n *fileNode) {
 		b.lru.Remove(n.budgetElem)
 		n.budgetElem = nil
 	}
-	if n.budgetLive {
-		n.budgetLive = false
-		b.live--
-	}
 	b.mu.Unlock()
-}
-
-// liveNodes returns how many document nodes the kernel holds.
-func (b *nodeBudget) liveNodes() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.live
 }

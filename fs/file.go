@@ -89,10 +89,8 @@ type fileNode struct {
 	// truncation: the kernel drops its cached size and times itself on
 	// each of those, and nothing has given it others since.
 	attrReplies atomic.Uint64
-	// Guarded by the mount's nodeBudget.mu: n's place in its lookup
-	// order, and whether it counts as held by the kernel.
+	// n's place in the mount's nodeBudget lookup order; guarded by its mu.
 	budgetElem *list.Element
-	budgetLive bool
 
 	// kindScratch and kindSymlink
 	data     []byte

@@ -115,8 +115,8 @@ func TestDocNodesBounded(t *testing.T) {
 	}
 	read()
 	// The kernel forgets a dropped name's node asynchronously.
-	live := e.h.LiveDocNodes()
-	for deadline := time.Now().Add(10 * time.Second); live > max && time.Now().Before(deadline); live = e.h.LiveDocNodes() {
+	live := e.h.LiveDocNodes("many")
+	for deadline := time.Now().Add(10 * time.Second); live > max && time.Now().Before(deadline); live = e.h.LiveDocNodes("many") {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Logf("%d documents read with MaxDocNodes %d: the kernel holds %d document nodes (FORGET requests: %d)",
