@@ -60,7 +60,7 @@ func TestCheckFindsDamage(t *testing.T) {
 			st := d.st.Load().clone()
 			b := d.cur.Load().pdb.NewBatch()
 			tc.damage(b, st)
-			_ = b.Set(stateKey, st.encode(), nil)
+			d.stateLog.put(b, st)
 			if err := b.Commit(pebble.Sync); err != nil {
 				t.Fatal(err)
 			}

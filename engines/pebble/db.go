@@ -38,6 +38,7 @@ type db struct {
 	// Updater only.
 	gen          uint64
 	committed    *state // the state as of the last synced batch
+	stateLog     stateLog
 	nextPtr      uint64
 	lastInfosPtr uint64 // nextPtr at the end of the last WriteDocInfos
 	dirty        bool   // something since the last synced batch
@@ -77,9 +78,9 @@ var _ engines.DB = (*db)(nil)
 var _ engines.Compacter = (*db)(nil)
 var _ engines.Checker = (*db)(nil)
 
-func newDB(e *engine, path string, gen uint64, pdb *pebble.DB, st *state) *db {
-	d := &db{eng: e, fs: e.fs, path: path, gen: gen, committed: st, nextPtr: st.NextPtr, lastInfosPtr: st.NextPtr,
-		ungrant: e.grantMemTables()}
+func newDB(e *engine, path string, gen uint64, pdb *pebble.DB, st *state, log stateLog) *db {
+	d := &db{eng: e, fs: e.fs, path: path, gen: gen, committed: st, stateLog: log, nextPtr: st.NextPtr,
+		lastInfosPtr: st.NextPtr, ungrant: e.grantMemTables()}
 	d.pending.base = st.NextPtr
 	d.st.Store(st)
 	d.cur.Store(newHandle(pdb, genDir(e.fs, path, gen), e.fs, &d.handles, &d.errs))
@@ -244,7 +245,7 @@ func (d *db) rollback(pdb *pebble.DB) error {
 			_ = b.Delete(u.key, nil)
 		}
 	}
-	_ = b.Set(stateKey, d.committed.encode(), nil)
+	d.stateLog.put(b, d.committed)
 	d.undo = nil
 	return commitBatch(b, pebble.NoSync)
 }

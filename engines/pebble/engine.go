@@ -139,8 +139,9 @@ func (e *engine) create(path string) (*db, error) {
 		return nil, err
 	}
 	st := newState(newUUID())
+	var log stateLog
 	b := pdb.NewBatch()
-	_ = b.Set(stateKey, st.encode(), nil)
+	log.put(b, st)
 	err = commitBatch(b, pebble.Sync)
 	_ = b.Close()
 	if err == nil {
@@ -150,7 +151,7 @@ func (e *engine) create(path string) (*db, error) {
 		_ = pdb.Close()
 		return nil, err
 	}
-	return newDB(e, path, gen, pdb, st), nil
+	return newDB(e, path, gen, pdb, st, log), nil
 }
 
 // Open implements engines.Engine. It removes generations other than the
@@ -174,12 +175,12 @@ func (e *engine) Open(path string) (engines.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pebble: open %s: %w", path, wrapReadErr(err))
 	}
-	st, err := loadState(pdb)
+	st, log, err := readState(pdb)
 	if err != nil {
 		_ = pdb.Close()
 		return nil, fmt.Errorf("pebble: open %s: %w", path, err)
 	}
-	return newDB(e, path, gen, pdb, st), nil
+	return newDB(e, path, gen, pdb, st, log), nil
 }
 
 // Delete implements engines.Engine. Compaction leftovers live inside the
@@ -272,6 +273,7 @@ func (e *engine) options(fs vfs.FS) (*pebble.Options, func()) {
 	for i := range opts.Levels {
 		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
+	opts.Experimental.SpanPolicyFunc = prefixSpans
 	// No value separation (blob files): Pebble v2.1.7 dereferences nil
 	// when a blob file write fails during a flush (blob.FileWriter.Close ->
 	// fileBufferedWritable.Abort), turning a full or failing disk into a
@@ -296,18 +298,6 @@ func (e *engine) openPebble(dir string, create bool) (*pebble.DB, error) {
 		}
 	}
 	return pebble.Open(dir, opts)
-}
-
-func loadState(pdb pebble.Reader) (*state, error) {
-	v, closer, err := pdb.Get(stateKey)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return nil, fmt.Errorf("no state record: %w", engines.ErrCorrupt)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading state record: %w", wrapReadErr(err))
-	}
-	defer closer.Close()
-	return decodeState(v)
 }
 
 func genDir(fs vfs.FS, path string, gen uint64) string {

@@ -43,12 +43,12 @@ func (e *engine) OpenReadOnly(path string) (engines.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pebble: open %s read-only: %w", path, wrapReadErr(err))
 	}
-	st, err := loadState(pdb)
+	st, log, err := readState(pdb)
 	if err != nil {
 		_ = pdb.Close()
 		return nil, fmt.Errorf("pebble: open %s read-only: %w", path, err)
 	}
-	d := newDB(e, path, gen, pdb, st)
+	d := newDB(e, path, gen, pdb, st, log)
 	cause := errOpenedReadOnly
 	d.failed.Store(&cause)
 	return d, nil

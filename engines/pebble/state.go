@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/couchfs/couchfs/engines"
 )
 
@@ -107,4 +108,65 @@ func decodeState(b []byte) (*state, error) {
 	}
 	s.Security, s.UUID = sec, string(uuid)
 	return s, nil
+}
+
+// stateSweep is how many state records the log keeps at most before a
+// range deletion drops the older ones.
+const stateSweep = 1024
+
+// stateLog writes the state record. The state is rewritten in the same
+// batch as every change, so counters never disagree with the data they
+// count. Under one key, every memtable flush would carry a version of it
+// and those tables would all overlap there; Pebble compacts overlapping L0
+// tables, and grows such a compaction over their neighbours, which in a
+// bulk load are bodies (see prefixSpans). So each record takes a new key,
+// prefixState + be64(n) with n rising, the greatest being the state, and
+// every stateSweep-th record deletes those before it. Updater only.
+type stateLog struct {
+	next uint64 // the number of the next record
+}
+
+// put adds st to b as the newest record.
+func (l *stateLog) put(b *pebble.Batch, st *state) {
+	k := appendUintKey(make([]byte, 0, 9), prefixState, l.next)
+	if l.next%stateSweep == 0 {
+		_ = b.DeleteRange(stateKey, k, nil)
+	}
+	_ = b.Set(k, st.encode(), nil)
+	l.next++
+}
+
+// loadState reads the newest state record.
+func loadState(r pebble.Reader) (*state, error) {
+	st, _, err := readState(r)
+	return st, err
+}
+
+// readState reads the newest state record and returns the stateLog that
+// continues after it.
+func readState(r pebble.Reader) (*state, stateLog, error) {
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: prefixStart(prefixState), UpperBound: prefixEnd(prefixState)})
+	if err != nil {
+		return nil, stateLog{}, fmt.Errorf("reading state record: %w", wrapReadErr(err))
+	}
+	defer it.Close()
+	if !it.Last() {
+		if err := it.Error(); err != nil {
+			return nil, stateLog{}, fmt.Errorf("reading state record: %w", wrapReadErr(err))
+		}
+		return nil, stateLog{}, fmt.Errorf("no state record: %w", engines.ErrCorrupt)
+	}
+	var n uint64 // stateKey, a compaction's record
+	if k := it.Key(); len(k) != 1 {
+		var ok bool
+		if n, ok = keyUint(k); !ok {
+			return nil, stateLog{}, fmt.Errorf("state record key %x: %w", k, engines.ErrCorrupt)
+		}
+	}
+	v, err := it.ValueAndErr()
+	if err != nil {
+		return nil, stateLog{}, fmt.Errorf("reading state record: %w", wrapReadErr(err))
+	}
+	st, err := decodeState(v)
+	return st, stateLog{next: n + 1}, err
 }

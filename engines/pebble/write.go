@@ -194,7 +194,7 @@ func (d *db) WriteDocInfos(pairs []engines.DocInfoPair, locals []engines.LocalDo
 		undo = append(undo, uuidPriors[i])
 	}
 	next.NextPtr = d.nextPtr
-	_ = b.Set(stateKey, next.encode(), nil)
+	d.stateLog.put(b, next)
 	d.lastWritten.Record(pairs)
 	d.deferred.Store(&ownedBatch{b: b, pdb: pdb})
 	d.dropPending()
@@ -418,7 +418,7 @@ func (d *db) sync(next *state) error {
 		ob = &ownedBatch{b: d.newBatch(pdb, d.pending.bytes()+32*d.pending.count()+256), pdb: pdb}
 	}
 	d.storePending(ob.b, nil, nil)
-	_ = ob.b.Set(stateKey, next.encode(), nil)
+	d.stateLog.put(ob.b, next)
 	err := commitBatch(ob.b, pebble.Sync)
 	d.applyMu.Unlock()
 	if err != nil {
