@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/couchfs/couchfs/engines"
@@ -140,4 +141,36 @@ func randomBytes(n int) []byte {
 		b[i] = byte(r.Uint32())
 	}
 	return b
+}
+
+func TestRevIDPacking(t *testing.T) {
+	rev := "0123456789abcdef0123456789abcdef"
+	tests := []struct {
+		name   string
+		in     string
+		shrink bool
+	}{
+		{"empty", "", false},
+		{"one rev id", "\x20" + rev, true},
+		{"rev ids in a doc info", "\x01\x03doc\x05\x00\x20" + rev + "\x01\x05\x20" + rev + "\x00", true},
+		{"upper-case hex is left alone", "\x20" + strings.ToUpper(rev), false},
+		{"too short", "\x20" + rev[:31], false},
+		{"escape bytes", "\xff\x00\xff\x01\xff", false},
+		{"escape before a rev", "\xff\x20" + rev + "\xff", true},
+	}
+	for _, tt := range tests {
+		p := packRevIDs(nil, []byte(tt.in))
+		if shrank := len(p) < len(tt.in); shrank != tt.shrink {
+			t.Errorf("%s: packed %d → %d bytes", tt.name, len(tt.in), len(p))
+		}
+		back, err := unpackRevIDs(p)
+		if err != nil || string(back) != tt.in {
+			t.Errorf("%s: unpack gave %q, %v", tt.name, back, err)
+		}
+	}
+	for _, bad := range []string{"\xff", "\xff\x02", "\xff\x01short"} {
+		if _, err := unpackRevIDs([]byte(bad)); !errors.Is(err, engines.ErrCorrupt) {
+			t.Errorf("unpack %q: %v", bad, err)
+		}
+	}
 }

@@ -7,7 +7,6 @@ import (
 	"slices"
 
 	"github.com/couchfs/couchfs/engines"
-	"github.com/couchfs/couchfs/engines/revpack"
 	"github.com/golang/snappy"
 )
 
@@ -21,7 +20,7 @@ import (
 // (body, node, attachment data, security object), so a pointer to the wrong
 // sort of chunk is caught; its low nibble the encoding, a set of flags:
 // encSnappy (github.com/golang/snappy block format) and, for nodes,
-// encPacked (revision IDs packed to binary, package revpack), each used when the
+// encPacked (revision IDs packed to binary, revpack.go), each used when the
 // writer found it smaller; encRaw is neither. Every chunk is checksummed,
 // unlike couch_file's btree nodes, so a flipped bit anywhere is reported
 // instead of decoded.
@@ -59,7 +58,7 @@ func encodePayload(dst []byte, kind byte, data []byte, compress, pack bool) []by
 func encodePayloadBuf(dst []byte, packBuf *[]byte, kind byte, data []byte, compress, pack bool) []byte {
 	enc := byte(encRaw)
 	if pack {
-		*packBuf = revpack.Pack((*packBuf)[:0], data)
+		*packBuf = packRevIDs((*packBuf)[:0], data)
 		if p := *packBuf; len(p) < len(data) {
 			data, enc = p, encPacked
 		}
@@ -100,7 +99,7 @@ func decodePayload(p []byte) (byte, []byte, error) {
 	}
 	if enc&encPacked != 0 {
 		var err error
-		if data, err = revpack.Unpack(nil, data); err != nil {
+		if data, err = unpackRevIDs(data); err != nil {
 			return 0, nil, err
 		}
 	}

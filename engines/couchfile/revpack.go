@@ -1,38 +1,30 @@
-// Package revpack packs the revision IDs inside encoded doc infos.
-//
-// Revision IDs are 32 lowercase hex digits, and a long history's doc info is
-// mostly those: eleven revisions are 350 bytes that snappy cannot shrink (it
-// finds repeats, and random hex has none). CouchDB keeps them as 16-byte
-// binaries; Pack does the same to any byte string without knowing the
-// codec: every run of a 0x20 byte (the varint length 32) followed by 32
-// lowercase hex digits becomes Esc, 0x01 and the 16 bytes the digits spell.
-// A literal Esc becomes Esc, 0x00. Unpack restores the exact input, so what
-// an engine stores packed is still engines.AppendDocInfo's bytes.
-//
-// The packing is part of the couch and pebble on-disk formats: it must never
-// change.
-package revpack
+package couchfile
 
 import (
 	"bytes"
 	"encoding/binary"
 	"encoding/hex"
-	"fmt"
-	"slices"
-
-	"github.com/couchfs/couchfs/engines"
 )
 
-// Esc is the escape byte of the packing.
-const Esc = 0xff
+// Revision IDs are 32 lowercase hex digits, and a compacted document's
+// revision tree is mostly those: eleven revisions are 350 bytes that snappy
+// cannot shrink (it finds repeats, and random hex has none). CouchDB keeps
+// them as 16-byte binaries; this packing does the same to a node before
+// snappy sees it, without knowing the codec: every run of a 0x20 byte (the
+// varint length 32) followed by 32 lowercase hex digits becomes packEsc,
+// 0x01 and the 16 bytes the digits spell. A literal packEsc becomes packEsc,
+// 0x00. Unpacking restores the exact input, so the stored doc infos are
+// still engines.AppendDocInfo's bytes.
 
-// Pack appends the packed form of src to dst. Every save rewrites the doc
-// info of its document, so this runs over each revision id of a document's
-// history at each save: it jumps from one special byte to the next with
-// bytes.IndexByte instead of looking at every byte. Any goroutine.
-func Pack(dst, src []byte) []byte {
+const packEsc = 0xff
+
+// packRevIDs appends the packed form of src to dst. Every save rewrites
+// the doc info of its document, so this runs over each revision id of a
+// document's history at each save: it jumps from one special byte to the
+// next with bytes.IndexByte instead of looking at every byte.
+func packRevIDs(dst, src []byte) []byte {
 	start := 0 // src[start:i] is copied as is when a special byte comes
-	esc := bytes.IndexByte(src, Esc)
+	esc := bytes.IndexByte(src, packEsc)
 	for i := 0; i < len(src); i++ {
 		// The next special byte: a 32 (maybe a rev id) or an escape byte.
 		sp := bytes.IndexByte(src[i:], 32)
@@ -40,7 +32,7 @@ func Pack(dst, src []byte) []byte {
 			sp += i
 		}
 		if esc >= 0 && esc < i {
-			if esc = bytes.IndexByte(src[i:], Esc); esc >= 0 {
+			if esc = bytes.IndexByte(src[i:], packEsc); esc >= 0 {
 				esc += i
 			}
 		}
@@ -56,10 +48,10 @@ func Pack(dst, src []byte) []byte {
 		dst = append(dst, src[start:i]...)
 		switch {
 		case c == 32 && i+33 <= len(src) && isLowerHex(src[i+1:i+33]):
-			dst = appendHexID(append(dst, Esc, 1), src[i+1:i+33])
+			dst = appendHexID(append(dst, packEsc, 1), src[i+1:i+33])
 			i += 32
-		case c == Esc:
-			dst = append(dst, Esc, 0)
+		case c == packEsc:
+			dst = append(dst, packEsc, 0)
 		default:
 			dst = append(dst, c)
 		}
@@ -103,12 +95,11 @@ func isLowerHex(b []byte) bool {
 	return ok == 1
 }
 
-// Unpack appends to dst what Pack turned into src; it fails with an error
-// wrapping engines.ErrCorrupt on a malformed escape. Any goroutine.
-func Unpack(dst, src []byte) ([]byte, error) {
-	out := slices.Grow(dst, len(src)+len(src)/2)
+// unpackRevIDs reverses packRevIDs.
+func unpackRevIDs(src []byte) ([]byte, error) {
+	out := make([]byte, 0, len(src)+len(src)/2)
 	for i := 0; i < len(src); {
-		j := bytes.IndexByte(src[i:], Esc)
+		j := bytes.IndexByte(src[i:], packEsc)
 		if j < 0 {
 			return append(out, src[i:]...), nil
 		}
@@ -116,14 +107,14 @@ func Unpack(dst, src []byte) ([]byte, error) {
 		i += j
 		switch {
 		case i+1 < len(src) && src[i+1] == 0:
-			out = append(out, Esc)
+			out = append(out, packEsc)
 			i += 2
 		case i+1 < len(src) && src[i+1] == 1 && i+18 <= len(src):
 			out = append(out, 32)
 			out = hex.AppendEncode(out, src[i+2:i+18])
 			i += 18
 		default:
-			return nil, fmt.Errorf("bad revision-ID packing at %d: %w", i, engines.ErrCorrupt)
+			return nil, corruptf("bad revision-ID packing at %d", i)
 		}
 	}
 	return out, nil
