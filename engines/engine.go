@@ -98,7 +98,11 @@ type DB interface {
 	// FoldLocalDocs visits local docs in ID order within opts.
 	FoldLocalDocs(opts FoldOptions, fn func(*LocalDoc) error) error
 	// FoldChanges visits every document whose UpdateSeq > since, once, in
-	// ascending UpdateSeq order.
+	// ascending UpdateSeq order. Its doc infos are those OpenDocs gives,
+	// except that the RevTree may hold only the tree's leaves, each a
+	// branch of its own at its position: enough for a changes row (winner,
+	// conflicts, deletion), and an engine need not store a long history
+	// twice.
 	FoldChanges(since uint64, fn func(*DocInfo) error) error
 	// FoldPurgeInfos visits purge infos with Seq > since in ascending Seq
 	// order. Only infos newer than PurgeSeq-PurgeInfosLimit are guaranteed

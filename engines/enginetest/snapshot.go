@@ -116,8 +116,10 @@ func capture(t testing.TB, db engines.DB, mode renderMode) snapshot {
 	}
 
 	seqOf := map[string]uint64{}
+	byID := map[string]*engines.DocInfo{}
 	for _, di := range docs {
 		seqOf[di.ID] = di.UpdateSeq
+		byID[di.ID] = di
 	}
 	var last uint64
 	seen := map[string]bool{}
@@ -134,6 +136,8 @@ func capture(t testing.TB, db engines.DB, mode renderMode) snapshot {
 		seen[di.ID] = true
 		if want, ok := seqOf[di.ID]; !ok || want != di.UpdateSeq {
 			t.Errorf("FoldChanges visits %s, the doc is at seq %d (exists %v)", k, want, ok)
+		} else if got, want := changeSummary(di), changeSummary(byID[di.ID]); got != want {
+			t.Errorf("FoldChanges gives %s, FoldDocs %s", got, want)
 		}
 		return nil
 	}); err != nil {
@@ -287,4 +291,19 @@ func clip(s string) string {
 		return s[:400] + "…"
 	}
 	return s
+}
+
+// changeSummary renders what FoldChanges must agree on with FoldDocs: every
+// field and the tree's leaves, since an engine may keep only those in its
+// changes index (engines.DB.FoldChanges).
+func changeSummary(di *engines.DocInfo) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s@%d deleted=%v active=%d external=%d leaves:", di.ID, di.UpdateSeq, di.Deleted, di.ActiveSize, di.ExternalSize)
+	for _, l := range leaves(di.RevTree) {
+		fmt.Fprintf(&b, " %d-%s", l.pos, l.id)
+		if v := l.value; v != nil {
+			fmt.Fprintf(&b, "{del=%v ptr=%d seq=%d size=%d}", v.Deleted, v.Ptr, v.Seq, v.Size)
+		}
+	}
+	return b.String()
 }

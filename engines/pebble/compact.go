@@ -231,9 +231,21 @@ func (c *compaction) catchUp(snap *pebble.Snapshot, st *state) error {
 			}
 		}
 	}
-	err = foldChanges(snap, c.copiedSeq, func(di *engines.DocInfo) error {
+	err = foldChanges(snap, c.copiedSeq, func(ch *engines.DocInfo) error {
 		if c.stop.Load() {
 			return errCompactionCancelled
+		}
+		// A changes entry holds only the leaves.
+		v, ok, err := getCopy(snap, docKey(ch.ID))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("changes entry %d names doc %q, which is not stored: %w", ch.UpdateSeq, ch.ID, engines.ErrCorrupt)
+		}
+		di, err := engines.DecodeDocInfo(v)
+		if err != nil {
+			return fmt.Errorf("doc %q: %w", ch.ID, err)
 		}
 		old, err := c.targetDoc(di.ID)
 		if err != nil {
@@ -277,7 +289,7 @@ func (c *compaction) putDoc(w *writer, snap *pebble.Snapshot, di, old *engines.D
 		}
 	}
 	w.set(docKey(di.ID), engines.AppendDocInfo(nil, di))
-	w.set(seqKey(di.UpdateSeq), engines.AppendDocInfo(nil, di))
+	w.set(seqKey(di.UpdateSeq), engines.AppendDocInfo(nil, changesInfo(di)))
 	for _, p := range leaves {
 		if slices.Contains(oldLeaves, p) {
 			continue

@@ -63,12 +63,16 @@ type undoEntry struct {
 	key     []byte
 	value   []byte
 	old     *engines.DocInfo // a doc info whose encoding is the value, when value is nil
+	changes bool             // the value is old's changes entry (changesInfo)
 	present bool
 }
 
 // prior returns the value u restores.
 func (u *undoEntry) prior() []byte {
 	if u.value == nil && u.old != nil {
+		if u.changes {
+			return engines.AppendDocInfo(nil, changesInfo(u.old))
+		}
 		return engines.AppendDocInfo(nil, u.old)
 	}
 	return u.value

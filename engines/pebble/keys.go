@@ -17,7 +17,7 @@ const (
 	prefixLocal     byte = 'l' // local document ID → engines.AppendLocalDoc
 	prefixState     byte = 'm' // state record number (be64) → state; see stateLog
 	prefixPurge     byte = 'p' // purge sequence (be64) → engines.AppendPurgeInfo
-	prefixSeq       byte = 's' // update sequence (be64) → engines.AppendDocInfo, a copy of the doc key's value, so the changes feed needs no lookups
+	prefixSeq       byte = 's' // update sequence (be64) → engines.AppendDocInfo of changesInfo: the doc info with its tree's leaves, so the changes feed needs no lookups
 	prefixPurgeUUID byte = 'u' // purge request UUID → purge sequence (be64)
 )
 

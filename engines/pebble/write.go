@@ -118,6 +118,7 @@ func (d *db) WriteDocInfos(pairs []engines.DocInfoPair, locals []engines.LocalDo
 		}
 	}()
 	encAt := make([][2]int, len(pairs)) // pairs[i].New encoded is enc[encAt[i][0]:encAt[i][1]]
+	chAt := make([][2]int, len(pairs))  // and its changes entry enc[chAt[i][0]:chAt[i][1]]
 	var newSeqs []int
 	for _, i := range order {
 		p := pairs[i]
@@ -140,6 +141,13 @@ func (d *db) WriteDocInfos(pairs []engines.DocInfoPair, locals []engines.LocalDo
 		enc = engines.AppendDocInfo(enc, p.New)
 		encAt[i] = [2]int{start, len(enc)}
 		_ = b.Set(k, enc[start:], nil)
+		if ce := changesInfo(p.New); ce == p.New {
+			chAt[i] = encAt[i]
+		} else {
+			start := len(enc)
+			enc = engines.AppendDocInfo(enc, ce)
+			chAt[i] = [2]int{start, len(enc)}
+		}
 		newSeqs = append(newSeqs, i)
 		if p.New.Deleted {
 			next.DelDocCount++
@@ -166,25 +174,25 @@ func (d *db) WriteDocInfos(pairs []engines.DocInfoPair, locals []engines.LocalDo
 	}
 	// Old changes entries go before new ones, so a sequence freed by one
 	// pair may be taken by another in the same batch.
-	for i, p := range pairs {
+	for _, p := range pairs {
 		if p.Old != nil && (p.New == nil || p.New.UpdateSeq != p.Old.UpdateSeq) {
 			k := keys.uint(prefixSeq, p.Old.UpdateSeq)
 			_ = b.Delete(k, nil)
-			undo = append(undo, undoEntry{key: k, value: stored[i], old: p.Old, present: true})
+			undo = append(undo, undoEntry{key: k, old: p.Old, changes: true, present: true})
 		}
 	}
 	// Pairs usually arrive in UpdateSeq order already.
 	if !slices.IsSortedFunc(newSeqs, bySeq(pairs)) {
 		slices.SortFunc(newSeqs, bySeq(pairs))
 	}
-	// A changes entry holds the whole doc info, so the changes feed is one
-	// scan with no lookup per document.
+	// A changes entry holds the doc info with the leaves of its tree, so
+	// the changes feed is one scan with no lookup per document.
 	for _, i := range newSeqs {
 		p := pairs[i]
 		k := keys.uint(prefixSeq, p.New.UpdateSeq)
-		_ = b.Set(k, enc[encAt[i][0]:encAt[i][1]], nil)
+		_ = b.Set(k, enc[chAt[i][0]:chAt[i][1]], nil)
 		if p.Old != nil && p.Old.UpdateSeq == p.New.UpdateSeq {
-			undo = append(undo, undoEntry{key: k, value: stored[i], old: p.Old, present: true})
+			undo = append(undo, undoEntry{key: k, old: p.Old, changes: true, present: true})
 		} else {
 			undo = append(undo, undoEntry{key: k})
 		}
