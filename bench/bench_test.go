@@ -64,7 +64,7 @@ var wantKeys = func() []string {
 		"loopback/rewrite-1", "loopback/rewrite-16", "loopback/read",
 		"loopback-passthrough/rewrite-1", "loopback-passthrough/rewrite-16", "loopback-passthrough/read",
 		"loopback/requests-cat", "loopback/requests-echo-over", "loopback/requests-echo-create",
-		"bound/durable-save-1", "pebble-raw/bulk",
+		"bound/durable-save-1", "pebble-raw/bulk-couch", "pebble-raw/bulk-pebble",
 	}
 	for _, eng := range []string{"couch", "pebble"} {
 		for _, step := range []string{
@@ -147,7 +147,7 @@ func TestRunReportsEveryRow(t *testing.T) {
 func checkProfiles(t *testing.T, dir string) {
 	t.Helper()
 	for _, name := range []string{
-		"cpu-pebble-raw-bulk.pprof", "allocs-pebble-raw-bulk.pprof", "allocs-pebble-raw-bulk-base.pprof",
+		"cpu-pebble-raw-bulk-couch.pprof", "allocs-pebble-raw-bulk-pebble.pprof", "allocs-pebble-raw-bulk-pebble-base.pprof",
 		"cpu-couch-mount-save-16.pprof", "allocs-couch-mount-save-16.pprof", "cpu-couch-mount-read.pprof",
 		"cpu-pebble-inproc-save-1.pprof", "cpu-pebble-inproc-bulk.pprof", "allocs-pebble-inproc-bulk.pprof",
 	} {

@@ -183,7 +183,7 @@ func measureMount(ctx context.Context, cfg *Config, rep *Report, eng engines.Eng
 
 	measureMountBulk(ctx, cfg, rep, m, name, group, srcDir)
 	measureMountList(ctx, cfg, rep, m, name, group)
-	measureInProc(ctx, cfg, rep, name, m.srv)
+	measureInProc(ctx, cfg, rep, name, base, m.srv)
 }
 
 // handlerDetail describes where a step's requests spent their time inside

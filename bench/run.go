@@ -40,7 +40,7 @@ type Sizes struct {
 
 // FullSizes is the configuration of `couchfs bench`: design.md §6 sizes.
 func FullSizes() Sizes {
-	return Sizes{StepDuration: 3 * time.Second, ListDocs: 100_000, BulkFiles: 10_000, BulkDocs: 50_000, BulkBatch: 1000,
+	return Sizes{StepDuration: 3 * time.Second, ListDocs: 100_000, BulkFiles: 10_000, BulkDocs: 100_000, BulkBatch: 1000,
 		DocSize: 1024, LsRuns: 3, Writers: []int{1, 16, 64}, Slots: 256}
 }
 
@@ -100,7 +100,6 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	measureFloors(ctx, &cfg, rep, base, src)
 	measureLoopback(ctx, &cfg, rep, base)
 	addSerialBound(rep)
-	measureRawPebble(ctx, &cfg, rep, base)
 	for _, eng := range cfg.Engines {
 		if ctx.Err() != nil {
 			break
