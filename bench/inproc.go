@@ -184,6 +184,14 @@ func measureInProcBulk(ctx context.Context, cfg *Config, rep *Report, eng, group
 		Baseline: keyRawPebble(eng), Target: &Target{Cmp: ">=", Value: 0.5}})
 }
 
+// inprocDepth bounds the revisions an in-process save step gives each of
+// its documents. Timed for a fixed duration, 16 writers took their
+// documents to ~160 revisions while one writer reached ~40, and a save's
+// cost grows with its document's history: the 16/1 ratio compared two
+// workloads. With at most this many saves per document (a step also ends
+// at StepDuration), every writer count meets the same histories.
+const inprocDepth = 40
+
 // inprocSaves creates slotsPer(cfg, writers) documents per writer, then times
 // updates: each writer saves its own documents in turn with the rev its
 // previous save returned, as an application holding its revs would.
@@ -202,7 +210,11 @@ func inprocSaves(ctx context.Context, cfg *Config, db *dbcore.DB, eng string, wr
 	}
 	var m measure
 	err := profileStep(cfg, fmt.Sprintf("%s-inproc-save-%d", eng, writers), func() (err error) {
-		m, err = runOps(ctx, writers, cfg.StepDuration, cfg.MaxOps, func(w, i int) error {
+		maxOps := inprocDepth * writers * slotsPer(cfg, writers)
+		if cfg.MaxOps > 0 {
+			maxOps = min(maxOps, cfg.MaxOps)
+		}
+		m, err = runOps(ctx, writers, cfg.StepDuration, maxOps, func(w, i int) error {
 			s := i % slotsPer(cfg, writers)
 			res, err := db.SaveJSON(docID(prefix, w, s), docJSON(cfg.DocSize, w, i), revs[w][s])
 			if err != nil {
