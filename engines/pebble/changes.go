@@ -2,6 +2,11 @@ package pebble
 
 import "github.com/couchfs/couchfs/engines"
 
+// changesEntry returns the encoding of di's changes entry.
+func changesEntry(di *engines.DocInfo) []byte {
+	return engines.AppendDocInfo(nil, changesInfo(di))
+}
+
 // changesInfo returns what the changes entry of di holds: di itself when its
 // tree is a single revision, else a copy whose tree keeps only the leaves,
 // each a branch of its own at its position. That is all the changes feed

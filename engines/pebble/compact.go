@@ -289,7 +289,7 @@ func (c *compaction) putDoc(w *writer, snap *pebble.Snapshot, di, old *engines.D
 		}
 	}
 	w.set(docKey(di.ID), engines.AppendDocInfo(nil, di))
-	w.set(seqKey(di.UpdateSeq), engines.AppendDocInfo(nil, changesInfo(di)))
+	w.set(seqKey(di.UpdateSeq), changesEntry(di))
 	for _, p := range leaves {
 		if slices.Contains(oldLeaves, p) {
 			continue

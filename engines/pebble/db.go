@@ -71,7 +71,7 @@ type undoEntry struct {
 func (u *undoEntry) prior() []byte {
 	if u.value == nil && u.old != nil {
 		if u.changes {
-			return engines.AppendDocInfo(nil, changesInfo(u.old))
+			return changesEntry(u.old)
 		}
 		return engines.AppendDocInfo(nil, u.old)
 	}
