@@ -199,6 +199,7 @@ type SaveResult struct {
 // "_rev" in data if present, else baseRev; with neither the save creates
 // the document (ErrConflict if it exists). "_deleted": true deletes it.
 // Local ids ("_local/…") follow local-document rules. Durable on return.
+// The returned Doc's Body may share data's memory.
 func (db *DB) SaveJSON(id string, data []byte, baseRev string) (SaveResult, error) {
 	if err := ValidateDocID(id); err != nil {
 		return SaveResult{}, err

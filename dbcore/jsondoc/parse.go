@@ -1,6 +1,7 @@
 package jsondoc
 
 import (
+	"bytes"
 	"fmt"
 	"sync"
 )
@@ -38,7 +39,8 @@ type Parsed struct {
 	// input order, without insignificant whitespace. Keys and strings are
 	// copied byte for byte as given, escapes included (they are valid JSON
 	// and valid UTF-8, so re-emitting them unchanged is exact); numbers are
-	// kept as written.
+	// kept as written. When data is exactly that object (no special
+	// field, no whitespace to drop), Body is data itself, not a copy.
 	Body []byte
 }
 
@@ -116,7 +118,7 @@ func (p *parser) document() (*Parsed, error) {
 		return nil, &Error{Kind: ErrNotObject, Offset: start, Detail: "top-level value is not an object"}
 	}
 	doc := &Parsed{}
-	p.out = make([]byte, 0, len(p.data))
+	p.out = getOut(len(p.data))
 	p.out = append(p.out, '{')
 	p.depth = 1
 	p.pos++
@@ -163,7 +165,39 @@ func (p *parser) document() (*Parsed, error) {
 		return nil, err
 	}
 	doc.Body = p.out
+	if bytes.Equal(p.out, p.data) {
+		// The usual document from a program: nothing to drop, so the
+		// copy goes back to the pool and the body is data. A bulk load
+		// allocated a copy of every body, a third of what it allocates.
+		doc.Body = p.data
+		putOut(p.out)
+	}
+	p.out = nil
 	return doc, nil
+}
+
+// outPool holds body buffers that Parse did not hand out.
+var outPool sync.Pool
+
+// maxPooledOut bounds the buffers outPool keeps, so a huge document does
+// not pin its buffer.
+const maxPooledOut = 64 << 10
+
+// getOut returns an empty buffer of capacity at least n.
+func getOut(n int) []byte {
+	if b, ok := outPool.Get().(*[]byte); ok {
+		if cap(*b) >= n {
+			return (*b)[:0]
+		}
+		outPool.Put(b)
+	}
+	return make([]byte, 0, n)
+}
+
+func putOut(b []byte) {
+	if cap(b) <= maxPooledOut {
+		outPool.Put(&b)
+	}
 }
 
 // special handles a top-level field whose key starts with '_'.

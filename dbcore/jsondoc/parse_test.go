@@ -3,6 +3,7 @@ package jsondoc
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -209,6 +210,53 @@ func TestPlainWord(t *testing.T) {
 	for _, w := range []string{"\x00\x00\x00\x00\x00\x00\x00\x00", "\x1f\x20\x20\x20\x20\x20\x20\x22", "\"\\\x1f\x80\xff\x21\x23\x5b"} {
 		if plainWord(binary.LittleEndian.Uint64([]byte(w))) {
 			t.Errorf("plainWord(%q) = true", w)
+		}
+	}
+}
+
+// TestBodyOfACompactDocumentIsItsInput: a document that is already its
+// body is not copied; any other body is a slice of its own, which later
+// parses (reusing the scratch buffers of compact ones) never overwrite.
+func TestBodyOfACompactDocumentIsItsInput(t *testing.T) {
+	compact := []byte(`{"a":1,"b":"x"}`)
+	d, err := Parse(compact, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if &d.Body[0] != &compact[0] || len(d.Body) != len(compact) {
+		t.Errorf("compact document: Body is a copy")
+	}
+	var kept [][]byte
+	for i := range 50 {
+		spaced := fmt.Appendf(nil, `{ "_id": "d%d", "n": %d }`, i, i)
+		d, err := Parse(spaced, Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf(`{"n":%d}`, i); string(d.Body) != want {
+			t.Fatalf("body %q, want %q", d.Body, want)
+		}
+		kept = append(kept, d.Body)
+		if _, err := Parse(fmt.Appendf(nil, `{"zzzzzzzzzzzz":%d}`, i), Limits{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// No buffer handed out as a Body may be in the pool, where a later
+	// parse would write over it.
+	for {
+		b, ok := outPool.Get().(*[]byte)
+		if !ok {
+			break
+		}
+		for _, k := range kept {
+			if cap(*b) > 0 && &(*b)[:1][0] == &k[0] {
+				t.Fatalf("the buffer of body %q is in the pool", k)
+			}
+		}
+	}
+	for i, b := range kept {
+		if want := fmt.Sprintf(`{"n":%d}`, i); string(b) != want {
+			t.Errorf("body %d became %q after later parses, want %q", i, b, want)
 		}
 	}
 }
