@@ -2,9 +2,14 @@ package pebble
 
 import "github.com/couchfs/couchfs/engines"
 
-// changesEntry returns the encoding of di's changes entry.
-func changesEntry(di *engines.DocInfo) []byte {
-	return engines.AppendDocInfo(nil, changesInfo(di))
+// changesEntry returns the encoding of di's changes entry. enc, if not
+// nil, is di's own encoding: the entry of a one-revision document is that.
+func changesEntry(di *engines.DocInfo, enc []byte) []byte {
+	ce := changesInfo(di)
+	if ce == di && enc != nil {
+		return enc
+	}
+	return engines.AppendDocInfo(nil, ce)
 }
 
 // changesInfo returns what the changes entry of di holds: di itself when its

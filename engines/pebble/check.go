@@ -58,7 +58,7 @@ func check(snap *pebble.Snapshot) error {
 		}
 		// Databases written before changes entries held only the leaves
 		// hold the whole doc info there.
-		if !ok || (!bytes.Equal(entry, changesEntry(di)) && !bytes.Equal(entry, v)) {
+		if !ok || (!bytes.Equal(entry, v) && !bytes.Equal(entry, changesEntry(di, v))) {
 			return corrupt("doc %q: changes entry %d does not hold its doc info", di.ID, di.UpdateSeq)
 		}
 		if di.Deleted {

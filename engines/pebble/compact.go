@@ -288,8 +288,9 @@ func (c *compaction) putDoc(w *writer, snap *pebble.Snapshot, di, old *engines.D
 			}
 		}
 	}
-	w.set(docKey(di.ID), engines.AppendDocInfo(nil, di))
-	w.set(seqKey(di.UpdateSeq), changesEntry(di))
+	enc := engines.AppendDocInfo(nil, di)
+	w.set(docKey(di.ID), enc)
+	w.set(seqKey(di.UpdateSeq), changesEntry(di, enc))
 	for _, p := range leaves {
 		if slices.Contains(oldLeaves, p) {
 			continue

@@ -71,7 +71,7 @@ type undoEntry struct {
 func (u *undoEntry) prior() []byte {
 	if u.value == nil && u.old != nil {
 		if u.changes {
-			return changesEntry(u.old)
+			return changesEntry(u.old, nil)
 		}
 		return engines.AppendDocInfo(nil, u.old)
 	}
