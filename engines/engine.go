@@ -75,10 +75,11 @@ type DB interface {
 	// after Commit. UpdateSeq becomes the highest of its current value and
 	// every New.UpdateSeq; PurgeSeq the highest PurgeInfo.Seq. Doc counts
 	// follow the pairs. Old must equal what is stored (nil for a new doc),
-	// else ErrInvalidWrite and nothing is applied. The caller must not
-	// modify a DocInfo once it has passed it as New: an engine may
-	// recognise it when it comes back as Old (see LastWritten) instead of
-	// comparing it with what is stored.
+	// else ErrInvalidWrite and nothing is applied; so too when an ID comes
+	// twice or two docs would hold one UpdateSeq after the write. The
+	// caller must not modify a DocInfo once it has passed it as New: an
+	// engine may recognise it when it comes back as Old (see LastWritten)
+	// instead of comparing it with what is stored.
 	WriteDocInfos(pairs []DocInfoPair, locals []LocalDoc, purges []PurgeInfo) error
 	// SetUpdateSeq raises UpdateSeq to seq (never lowers it), as part of the
 	// next Commit or setter.

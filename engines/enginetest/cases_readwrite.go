@@ -359,6 +359,32 @@ func readWriteCases(*env) []testCase {
 			e.wantErr("WriteDocInfos creating an existing doc", err, engines.ErrInvalidWrite)
 			diffSnapshots(e.t, "after a refused write", before, capture(e.t, e.db, exact))
 		}},
+		{"invalid_write_repeats_an_id_or_seq", func(e *env) {
+			e.w.apply(put("a", `{}`))
+			top := e.db.UpdateSeq()
+			doc := func(id string, seq uint64) engines.DocInfoPair {
+				ptr, active, err := e.db.WriteDocBody([]byte(`{}`))
+				if err != nil {
+					e.t.Fatal(err)
+				}
+				return engines.DocInfoPair{New: &engines.DocInfo{ID: id, UpdateSeq: seq, ActiveSize: active, ExternalSize: 2,
+					RevTree: engines.RevTree{{Start: 1, Root: &engines.RevNode{ID: "x", Value: &engines.RevValue{Ptr: ptr, Seq: seq, Size: 2}}}}}}
+			}
+			for _, tc := range []struct {
+				name  string
+				pairs []engines.DocInfoPair
+			}{
+				{"one doc twice", []engines.DocInfoPair{doc("b", top+1), doc("c", top+2), doc("b", top+3)}},
+				{"one seq for two docs", []engines.DocInfoPair{doc("b", top+1), doc("c", top+1)}},
+				{"one seq for two docs, not in ID order", []engines.DocInfoPair{doc("d", top+2), doc("b", top+2), doc("c", top+1)}},
+				{"the seq of a stored doc", []engines.DocInfoPair{doc("b", top+1), doc("c", top)}},
+			} {
+				before := capture(e.t, e.db, exact)
+				err := e.db.WriteDocInfos(tc.pairs, nil, nil)
+				e.wantErr(tc.name, err, engines.ErrInvalidWrite)
+				diffSnapshots(e.t, "after a refused write: "+tc.name, before, capture(e.t, e.db, exact))
+			}
+		}},
 		{"invalid_write_old_for_missing", func(e *env) {
 			e.w.apply(put("a", `{}`))
 			di := e.openDoc("a")

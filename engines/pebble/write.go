@@ -279,8 +279,9 @@ func pairID(p engines.DocInfoPair) string {
 // index. It returns the stored encoding of each pair's document (nil for a
 // new one) and the pair indexes in document ID order.
 func (d *db) verifyPairs(pdb *pebble.DB, cur *state, pairs []engines.DocInfoPair) ([][]byte, []int, error) {
-	ids := make(map[string]bool, len(pairs))
-	freed := make(map[uint64]bool)
+	// No map of the batch's IDs or sequences: allocating them cost a bulk
+	// load ~0.3 us per document, and sorting finds the duplicates.
+	var freed map[uint64]bool // sequences the batch's old doc infos give up
 	for _, p := range pairs {
 		switch {
 		case p.Old == nil && p.New == nil:
@@ -290,12 +291,10 @@ func (d *db) verifyPairs(pdb *pebble.DB, cur *state, pairs []engines.DocInfoPair
 		case p.New != nil && len(p.New.RevTree) == 0:
 			return nil, nil, invalid("doc %q: empty revision tree", p.New.ID)
 		}
-		id := pairID(p)
-		if ids[id] {
-			return nil, nil, invalid("doc %q twice in one write", id)
-		}
-		ids[id] = true
 		if p.Old != nil && (p.New == nil || p.New.UpdateSeq != p.Old.UpdateSeq) {
+			if freed == nil {
+				freed = make(map[uint64]bool)
+			}
 			freed[p.Old.UpdateSeq] = true
 		}
 	}
@@ -306,6 +305,14 @@ func (d *db) verifyPairs(pdb *pebble.DB, cur *state, pairs []engines.DocInfoPair
 		order[i] = i
 	}
 	slices.SortFunc(order, func(a, b int) int { return strings.Compare(pairID(pairs[a]), pairID(pairs[b])) })
+	for k := 1; k < len(order); k++ {
+		if id := pairID(pairs[order[k]]); id == pairID(pairs[order[k-1]]) {
+			return nil, nil, invalid("doc %q twice in one write", id)
+		}
+	}
+	if s, dup := repeatedSeq(pairs, order); dup {
+		return nil, nil, invalid("update seq %d given to two docs", s)
+	}
 	pr, err := newProber(pdb, prefixDoc)
 	if err != nil {
 		return nil, nil, err
@@ -318,18 +325,14 @@ func (d *db) verifyPairs(pdb *pebble.DB, cur *state, pairs []engines.DocInfoPair
 		return nil, nil, err
 	}
 	stored := make([][]byte, len(pairs))
-	taken := make(map[uint64]bool, len(pairs))
-	// checkSeq refuses pairs[i].New's sequence if another doc has it.
+	// checkSeq refuses pairs[i].New's sequence if a doc outside the batch
+	// has it.
 	checkSeq := func(i int) error {
 		p := pairs[i]
-		if p.New == nil || (p.Old != nil && p.New.UpdateSeq == p.Old.UpdateSeq) {
+		if !takesSeq(p) {
 			return nil
 		}
 		s := p.New.UpdateSeq
-		if taken[s] {
-			return invalid("update seq %d given to two docs", s)
-		}
-		taken[s] = true
 		// Sequences above UpdateSeq are free by construction.
 		if s <= cur.UpdateSeq && !freed[s] {
 			used, err := has(pdb, seqKey(s))
@@ -380,6 +383,40 @@ func (d *db) verifyPairs(pdb *pebble.DB, cur *state, pairs []engines.DocInfoPair
 		}
 	}
 	return stored, order, nil
+}
+
+// takesSeq reports whether p gives its new doc info a sequence it did not
+// have.
+func takesSeq(p engines.DocInfoPair) bool {
+	return p.New != nil && (p.Old == nil || p.New.UpdateSeq != p.Old.UpdateSeq)
+}
+
+// repeatedSeq returns a sequence that two pairs take, if any. order sorts
+// pairs by ID; the updater numbers a batch in that order, so the check is
+// one pass unless the sequences do not rise.
+func repeatedSeq(pairs []engines.DocInfoPair, order []int) (uint64, bool) {
+	var seqs []uint64
+	rising := true
+	for _, i := range order {
+		if !takesSeq(pairs[i]) {
+			continue
+		}
+		s := pairs[i].New.UpdateSeq
+		if n := len(seqs); n > 0 && s <= seqs[n-1] {
+			rising = false
+		}
+		seqs = append(seqs, s)
+	}
+	if rising {
+		return 0, false
+	}
+	slices.Sort(seqs)
+	for k := 1; k < len(seqs); k++ {
+		if seqs[k] == seqs[k-1] {
+			return seqs[k], true
+		}
+	}
+	return 0, false
 }
 
 // SetUpdateSeq implements engines.DB: the raised sequence is reported at once
