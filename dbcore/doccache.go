@@ -133,9 +133,18 @@ func (c *docCache) insert(id string, e cacheEntry) {
 
 // rotate makes cur the old generation, dropping the previous one.
 func (c *docCache) rotate() {
+	// The dropped generation's table is emptied and reused: allocating one
+	// of this size at every rotation was a measurable part of a bulk load.
+	spare := c.old
 	c.dropOld()
 	c.old, c.oldRevs = c.cur, c.curRevs
-	c.cur, c.curRevs = make(map[string]cacheEntry, len(c.old)), 0
+	if spare != nil {
+		clear(spare)
+		c.cur = spare
+	} else {
+		c.cur = make(map[string]cacheEntry, len(c.old))
+	}
+	c.curRevs = 0
 }
 
 func (c *docCache) dropOld() {

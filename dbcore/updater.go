@@ -193,6 +193,7 @@ type docWork struct {
 	shape   treeShape // of tree
 	pending []pendingBody
 	changed bool
+	final   finalDoc // once written
 }
 
 // treeShape is what the updater knows of a revision tree without walking
@@ -268,20 +269,23 @@ func (st *dbState) serveUpdates(ups []*updateReq, cache *docCache) {
 		}
 		return
 	}
-	for _, f := range g.final {
-		cache.put(f.di, f.revs, f.shape)
-	}
 	if written {
 		st.committed()
 	}
 	for i, u := range ups {
 		for j, p := range u.docs {
 			if replies[i].results[j].Err == nil && !p.local {
-				f := g.final[p.id]
+				f := g.docs[p.id].final
 				replies[i].infos[j], replies[i].shapes[j] = f.di, f.shape
 			}
 		}
 		u.reply <- replies[i]
+	}
+	// The cache is the updater's alone, so filling it can wait until the
+	// writers are answered: a bulk load's caller prepares its next batch
+	// meanwhile (1,000 new doc infos take ~0.4 ms to insert).
+	for _, f := range g.final {
+		cache.put(f.di, f.revs, f.shape)
 	}
 }
 
@@ -292,7 +296,10 @@ type group struct {
 	revsLimit uint64
 	docs      map[string]*docWork
 	locals    map[string]*localWork
-	final     map[string]finalDoc
+	// final points at docWork.final of every document written, in ID
+	// order. Not a map: a fresh 1,000-entry map per group cost a bulk load
+	// ~0.4 us per document to allocate and clear.
+	final []*finalDoc
 }
 
 // finalDoc is a document's doc info as the group writes it, with its
@@ -559,7 +566,7 @@ func (g *group) write() (bool, error) {
 		}
 	}
 	slices.Sort(ids)
-	g.final = make(map[string]finalDoc, len(ids))
+	g.final = make([]*finalDoc, 0, len(ids))
 	seq := g.edb.UpdateSeq()
 	pairs := make([]engines.DocInfoPair, 0, len(ids))
 	for _, id := range ids {
@@ -606,7 +613,8 @@ func (g *group) write() (bool, error) {
 		if linear {
 			revs = int(winner.Rev.Pos - w.tree[0].Start + 1)
 		}
-		g.final[id] = finalDoc{di: di, shape: w.shape, revs: revs}
+		w.final = finalDoc{di: di, shape: w.shape, revs: revs}
+		g.final = append(g.final, &w.final)
 		pairs = append(pairs, engines.DocInfoPair{Old: w.old, New: di})
 	}
 	var locals []engines.LocalDoc
