@@ -1,7 +1,7 @@
 package revtree
 
 import (
-	"crypto/md5"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -52,9 +52,12 @@ func FormatRev(r engines.Rev) string {
 	return string(buf)
 }
 
-// NewRevID computes the id of a new revision: 32 lowercase hex digits of the
-// MD5 of this encoding (CouchDB hashes the Erlang term of the same fields,
-// couch_db:new_revid; couchfs defines its own so no ETF encoder is needed):
+// NewRevID computes the id of a new revision: 32 lowercase hex digits, the
+// first 16 bytes of the SHA-256 of this encoding (CouchDB takes the MD5 of
+// the Erlang term of the same fields, couch_db:new_revid; couchfs defines
+// its own so no ETF encoder is needed, and SHA-256 because with the CPU's
+// SHA instructions it hashes a 1 KB body in half MD5's time, which every
+// save pays):
 //
 //	1 byte              1 if the revision is a deletion, else 0
 //	8 bytes big-endian  parent.Pos (0 for a document's first revision)
@@ -70,10 +73,10 @@ func NewRevID(deleted bool, parent engines.Rev, body []byte) string {
 	}
 	binary.BigEndian.PutUint64(hdr[1:9], parent.Pos)
 	binary.BigEndian.PutUint32(hdr[9:13], uint32(len(parent.ID)))
-	h := md5.New()
+	h := sha256.New()
 	h.Write(hdr[:])
 	h.Write([]byte(parent.ID))
 	h.Write(body)
-	var sum [md5.Size]byte
-	return hex.EncodeToString(h.Sum(sum[:0]))
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0])[:16])
 }
