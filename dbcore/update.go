@@ -183,7 +183,8 @@ func (db *DB) prepareRev(p *prepared, rev string, history []string, replicated b
 		p.base, p.hasBase = r, true
 	}
 	p.newID = revtree.NewRevID(p.deleted, p.base, p.body)
-	p.size = uint64(jsondoc.RenderedSize(p.id, revtree.FormatRev(engines.Rev{Pos: p.base.Pos + 1, ID: p.newID}), p.deleted, p.body))
+	p.newRev = revtree.FormatRev(engines.Rev{Pos: p.base.Pos + 1, ID: p.newID})
+	p.size = uint64(jsondoc.RenderedSize(p.id, p.newRev, p.deleted, p.body))
 	return nil
 }
 

@@ -61,6 +61,7 @@ type prepared struct {
 	base    engines.Rev
 	hasBase bool
 	newID   string
+	newRev  string // "N-newID"
 	size    uint64
 
 	// Replicated edits: the revision and its ancestors, newest first.
@@ -439,7 +440,6 @@ func (g *group) applyInteractive(p *prepared) (string, error) {
 		if p.deleted {
 			return "", fmt.Errorf("%w: %s", ErrNotFound, p.id)
 		}
-		path = revtree.PathFromRevs(1, []string{rev.ID}, nil)
 	case winner.Deleted():
 		if p.hasBase {
 			return "", fmt.Errorf("%w: %s was deleted; save it without a _rev to recreate it", ErrConflict, p.id)
@@ -469,8 +469,13 @@ func (g *group) applyInteractive(p *prepared) (string, error) {
 	}
 	v := &engines.RevValue{Deleted: p.deleted, Size: size}
 	var tree engines.RevTree
-	extended := false
-	if linear {
+	extended := false // tree is one branch ending in rev
+	if !exists {
+		// A new document: its tree is the revision alone, with nothing to
+		// merge or stem (the usual case of a bulk load).
+		tree = engines.RevTree{{Start: 1, Root: &engines.RevNode{ID: rev.ID, Value: v}}}
+		extended = true
+	} else if linear {
 		// The edit extends the only leaf (an update names a leaf, a
 		// recreation extends the winner).
 		tree, extended = revtree.AppendLeaf(w.tree, winner.Rev, rev.ID, v)
@@ -498,6 +503,9 @@ func (g *group) applyInteractive(p *prepared) (string, error) {
 	}
 	w.pending = append(w.pending, pendingBody{rev: rev, value: v, body: p.body, enc: p.enc})
 	w.changed = true
+	if rev == (engines.Rev{Pos: p.base.Pos + 1, ID: p.newID}) {
+		return p.newRev, nil
+	}
 	return revtree.FormatRev(rev), nil
 }
 

@@ -45,8 +45,9 @@ func ParseRev(s string) (engines.Rev, error) {
 
 // FormatRev renders r as "Pos-ID", the inverse of ParseRev.
 func FormatRev(r engines.Rev) string {
-	buf := make([]byte, 0, 21+len(r.ID))
-	buf = strconv.AppendUint(buf, r.Pos, 10)
+	// Built on the stack so that the string is the only allocation.
+	var a [64]byte
+	buf := strconv.AppendUint(a[:0], r.Pos, 10)
 	buf = append(buf, '-')
 	buf = append(buf, r.ID...)
 	return string(buf)
@@ -78,5 +79,7 @@ func NewRevID(deleted bool, parent engines.Rev, body []byte) string {
 	h.Write([]byte(parent.ID))
 	h.Write(body)
 	var sum [sha256.Size]byte
-	return hex.EncodeToString(h.Sum(sum[:0])[:16])
+	var id [32]byte
+	hex.Encode(id[:], h.Sum(sum[:0])[:16])
+	return string(id[:])
 }
