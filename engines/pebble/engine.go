@@ -260,7 +260,7 @@ func (e *engine) grantMemTables() func() {
 // releases.
 func (e *engine) options(fs vfs.FS) (*pebble.Options, func()) {
 	opts := &pebble.Options{
-		FS:                 tableFS{fs},
+		FS:                 engineFS{fs},
 		Cache:              e.opts.Cache,
 		Logger:             quietLogger{},
 		EventListener:      &pebble.EventListener{BackgroundError: new(retryPacer).pause, DataCorruption: func(pebble.DataCorruptionInfo) {}},
