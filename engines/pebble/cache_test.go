@@ -10,6 +10,27 @@ import (
 	"github.com/couchfs/couchfs/engines"
 )
 
+// createDB creates a database at path with opts, closed when the test
+// ends.
+func createDB(t *testing.T, opts Options, path string) *db {
+	t.Helper()
+	edb, err := New(opts).Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { edb.Close() })
+	return edb.(*db)
+}
+
+// risingIDs returns n document IDs that sort in the order made.
+func risingIDs(n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("doc-%08d", i)
+	}
+	return ids
+}
+
 // loadDocs writes n new documents with bodies of size bytes, batch per
 // WriteDocInfos and Commit, IDs in the given order, and returns each
 // document's body by ID.

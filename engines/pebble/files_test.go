@@ -103,17 +103,8 @@ func readAll(fs vfs.FS, name string) ([]byte, error) {
 // system in large writes, not one per data block.
 func TestTableWritesAreGathered(t *testing.T) {
 	fs := &writeCountingFS{FS: vfs.Default}
-	edb, err := New(Options{FS: fs, MemTableSize: 1 << 20}).Create(filepath.Join(t.TempDir(), "w.pebble"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer edb.Close()
-	d := edb.(*db)
-	ids := make([]string, 8000)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("doc-%08d", i)
-	}
-	loadDocs(t, d, ids, 1000, 500)
+	d := createDB(t, Options{FS: fs, MemTableSize: 1 << 20}, filepath.Join(t.TempDir(), "w.pebble"))
+	loadDocs(t, d, risingIDs(8000), 1000, 500)
 	if err := d.cur.Load().pdb.Flush(); err != nil {
 		t.Fatal(err)
 	}
@@ -162,20 +153,11 @@ func (f *countedFile) Write(p []byte) (int, error) {
 func TestWALKeepsAZeroReserve(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "z.pebble")
-	edb, err := New(Options{}).Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer edb.Close()
-	d := edb.(*db)
-	ids := make([]string, 50)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("doc-%03d", i)
-	}
-	bodies := loadDocs(t, d, ids, 1000, 1)
+	d := createDB(t, Options{}, path)
+	bodies := loadDocs(t, d, risingIDs(50), 1000, 1)
 	var wal string
 	var written int64
-	err = filepath.WalkDir(path, func(p string, e fs.DirEntry, err error) error {
+	err := filepath.WalkDir(path, func(p string, e fs.DirEntry, err error) error {
 		if err == nil && strings.HasSuffix(p, ".log") {
 			wal = p
 		}

@@ -14,17 +14,8 @@ import (
 // appends. A table spanning two structures, or a state record under one
 // key, makes every flush overlap the last and the load rewrite its bodies.
 func TestAppendsNeedNoCompaction(t *testing.T) {
-	edb, err := New(Options{MemTableSize: 1 << 20}).Create(filepath.Join(t.TempDir(), "a.pebble"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer edb.Close()
-	d := edb.(*db)
-	ids := make([]string, 8000)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("doc-%08d", i)
-	}
-	loadDocs(t, d, ids, 1000, 500)
+	d := createDB(t, Options{MemTableSize: 1 << 20}, filepath.Join(t.TempDir(), "a.pebble"))
+	loadDocs(t, d, risingIDs(8000), 1000, 500)
 	pdb := d.cur.Load().pdb
 	if err := pdb.Flush(); err != nil {
 		t.Fatal(err)
