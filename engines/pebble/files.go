@@ -36,7 +36,8 @@ func (fs engineFS) Create(name string, category vfs.DiskWriteCategory) (vfs.File
 
 // bufferedFile holds written bytes until it has tableWriteBuffer of them
 // or until anything else is asked of the file, so that the file is as
-// written before every other operation. Pebble writes a table a data
+// written before every other operation. Like the file Pebble writes a
+// table through, it is used by one goroutine at a time. Pebble writes a table a data
 // block (~4 KB) at a time, one write(2) each: in a bulk load, flushes made
 // ~30,000 such calls per 100,000 documents, and a system call costs
 // microseconds in a VM, on the core the updater needs.
@@ -168,7 +169,8 @@ var walZeros [walReserve]byte
 //
 // A sync after walBulk bytes or more leaves the reserve alone: its data
 // streams to the disk anyway, and zeros the next large batches overwrite
-// at once would only double their writes.
+// at once would only double their writes. Pebble's log writer writes and
+// syncs a WAL from one goroutine at a time, so walFile has no lock.
 type walFile struct {
 	vfs.File
 	end      int64 // bytes written by Write, which appends
