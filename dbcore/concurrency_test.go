@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -226,6 +227,58 @@ func TestGroupCommit(t *testing.T) {
 		}
 		if len(seqs) != int(writes) {
 			t.Errorf("%d changes rows", len(seqs))
+		}
+	})
+}
+
+// TestRequestsBehindAGroup queues, behind a held commit, an update, a
+// setter and another update: the first update's group ends at the setter,
+// and the setter and the last update are still served, in that order.
+func TestRequestsBehindAGroup(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, ec engineCase) {
+		ce := newCountingEngine(checked(t, ec))
+		ce.commitDelay = 50 * time.Millisecond
+		opts := serverOptions(t, t.TempDir(), ec)
+		opts.Engines = []engines.Engine{ce}
+		db := createDB(t, startServer(t, opts), "db")
+		done := make(chan string, 4)
+		update := func(id string) {
+			if _, err := tryUpdate(db, &dbcore.Doc{ID: id, Body: []byte(`{}`)}, dbcore.UpdateOptions{}); err != nil {
+				t.Errorf("update %s: %v", id, err)
+			}
+			done <- id
+		}
+		go update("a") // its commit holds the updater
+		time.Sleep(10 * time.Millisecond)
+		go update("b")
+		time.Sleep(5 * time.Millisecond)
+		go func() {
+			if err := db.SetRevsLimit(7); err != nil {
+				t.Errorf("SetRevsLimit: %v", err)
+			}
+			done <- "limit"
+		}()
+		time.Sleep(5 * time.Millisecond)
+		go update("c")
+		var order []string
+		for range 4 {
+			select {
+			case id := <-done:
+				order = append(order, id)
+			case <-time.After(5 * time.Second):
+				t.Fatalf("after %v, the rest were never answered", order)
+			}
+		}
+		if got := db.RevsLimit(); got != 7 {
+			t.Errorf("revs limit %d, want 7", got)
+		}
+		if slices.Index(order, "limit") > slices.Index(order, "c") {
+			t.Errorf("answered in the order %v: the setter queued before c", order)
+		}
+		for _, id := range []string{"a", "b", "c"} {
+			if _, err := db.Get(id); err != nil {
+				t.Errorf("Get %s: %v", id, err)
+			}
 		}
 	})
 }

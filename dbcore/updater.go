@@ -91,23 +91,14 @@ func (st *dbState) run() {
 			if !ok {
 				return
 			}
-			group := []request{r}
+			var rest []request
 			open := true
-			st.gather()
-		drain:
-			for len(group) < maxGroup {
-				select {
-				case r, ok := <-st.reqs:
-					if !ok {
-						open = false
-						break drain
-					}
-					group = append(group, r)
-				default:
-					break drain
-				}
+			if u, ok := r.(*updateReq); ok {
+				rest, open = st.gatherUpdates(u, cache)
+			} else {
+				rest, open = st.take([]request{r}, maxGroup)
 			}
-			st.serve(group, cache)
+			st.serve(rest, cache)
 			if !open {
 				return
 			}
@@ -124,31 +115,78 @@ func (st *dbState) run() {
 	}
 }
 
-// gatherYields and gatherTime bound how long gather waits for one group.
+// gatherYields and gatherTime bound how long gatherUpdates waits for one
+// group.
 const (
 	gatherYields = 8
 	gatherTime   = 500 * time.Microsecond
 )
 
-// gather lets the writers that are ready to queue a request do so before
-// the updater takes a group. Writers answered by the last commit are
-// runnable but may not have run yet; taking the group at once would leave
-// them to the next one, so that N concurrent writers settle into two
-// halves taking turns, each half paying a commit. Yielding while the queue
-// grows lets one commit serve nearly all of them (16 writers: 14 documents
-// per commit instead of 8). It stops at the first yield that brings no
-// request, so a single writer costs one yield that returns at once.
-func (st *dbState) gather() {
-	n := len(st.reqs)
-	start := time.Now()
-	for range gatherYields {
-		runtime.Gosched()
-		m := len(st.reqs)
-		if m == n || m >= maxGroup || time.Since(start) > gatherTime {
-			return
-		}
-		n = m
+// gatherUpdates serves u and the update requests that queue behind it as
+// one group, merging each as it arrives. Writers answered by the last
+// commit are runnable but may not have queued their next request yet;
+// taking the group at once would leave them to the next one, so that N
+// concurrent writers settle into two halves taking turns, each half paying
+// a commit. Yielding while the queue grows lets one commit serve nearly all
+// of them (16 writers: 14 documents per commit instead of 8), and merging
+// what has come in the meantime keeps the updater busy while the others
+// prepare theirs. It stops at the first yield that brings no request, so a
+// single writer costs one yield that returns at once. It returns the
+// requests it took but did not serve (one that is not an update ends the
+// group), and whether the queue is still open.
+func (st *dbState) gatherUpdates(u *updateReq, cache *docCache) ([]request, bool) {
+	ups := []*updateReq{u}
+	g, err := st.beginGroup(cache, len(u.docs))
+	var replies []updateReply
+	if err == nil {
+		replies, err = g.merge(ups, cache, replies)
 	}
+	var rest []request
+	open := true
+	start := time.Now()
+	for y := 0; err == nil && y < gatherYields && len(ups) < maxGroup && time.Since(start) <= gatherTime; y++ {
+		runtime.Gosched()
+		var taken []request
+		taken, open = st.take(nil, maxGroup-len(ups))
+		n := 0
+		for n < len(taken) {
+			if _, ok := taken[n].(*updateReq); !ok {
+				break
+			}
+			n++
+		}
+		rest = taken[n:]
+		batch := make([]*updateReq, n)
+		for i := range batch {
+			batch[i] = taken[i].(*updateReq)
+		}
+		ups = append(ups, batch...)
+		if len(batch) > 0 {
+			replies, err = g.merge(batch, cache, replies)
+		}
+		if len(batch) == 0 || len(rest) > 0 || !open {
+			break
+		}
+	}
+	st.finishGroup(g, ups, replies, err, cache)
+	return rest, open
+}
+
+// take appends to got what is queued, without waiting, until got holds
+// max requests, and reports whether the queue is still open.
+func (st *dbState) take(got []request, max int) ([]request, bool) {
+	for len(got) < max {
+		select {
+		case r, ok := <-st.reqs:
+			if !ok {
+				return got, false
+			}
+			got = append(got, r)
+		default:
+			return got, true
+		}
+	}
+	return got, true
 }
 
 // serve handles queued requests in order; consecutive updates share one
@@ -234,35 +272,53 @@ type localWork struct {
 
 // serveUpdates merges a group of update requests and commits them once.
 func (st *dbState) serveUpdates(ups []*updateReq, cache *docCache) {
-	edb, err := st.writer()
-	if err != nil {
-		cache.reset()
-		for _, u := range ups {
-			u.fail(err)
-		}
-		return
-	}
-	cache.bind(edb)
 	// Sized for every document at once: growing the map was a quarter of
 	// loading a 1,000-document batch.
 	n := 0
 	for _, u := range ups {
 		n += len(u.docs)
 	}
-	g := &group{st: st, edb: edb, revsLimit: edb.RevsLimit(), docs: make(map[string]*docWork, n), locals: map[string]*localWork{}}
+	g, err := st.beginGroup(cache, n)
+	var replies []updateReply
+	if err == nil {
+		replies, err = g.merge(ups, cache, nil)
+	}
+	st.finishGroup(g, ups, replies, err, cache)
+}
+
+// beginGroup starts a group of about docs documents on the writable
+// handle.
+func (st *dbState) beginGroup(cache *docCache, docs int) (*group, error) {
+	edb, err := st.writer()
+	if err != nil {
+		cache.reset()
+		return nil, err
+	}
+	cache.bind(edb)
+	return &group{st: st, edb: edb, revsLimit: edb.RevsLimit(), docs: make(map[string]*docWork, docs), locals: map[string]*localWork{}}, nil
+}
+
+// merge loads the documents of ups and merges the requests in order,
+// appending their replies to replies. An error fails the whole group.
+func (g *group) merge(ups []*updateReq, cache *docCache, replies []updateReply) ([]updateReply, error) {
 	if err := g.load(ups, cache); err != nil {
-		for _, u := range ups {
-			u.fail(err)
-		}
-		return
+		return replies, err
 	}
-	replies := make([]updateReply, len(ups))
-	for i, u := range ups {
-		replies[i] = g.apply(u)
+	for _, u := range ups {
+		replies = append(replies, g.apply(u))
 	}
-	written, err := g.write()
+	return replies, nil
+}
+
+// finishGroup writes and commits a merged group and answers its writers,
+// or fails every one of them with err.
+func (st *dbState) finishGroup(g *group, ups []*updateReq, replies []updateReply, err error, cache *docCache) {
+	written := false
+	if err == nil {
+		written, err = g.write()
+	}
 	if err == nil && written {
-		err = edb.Commit()
+		err = g.edb.Commit()
 		if err != nil {
 			err = storageErr(st.name, "commit", err)
 			st.recover(err)
