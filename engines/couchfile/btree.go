@@ -16,14 +16,15 @@ type tree struct {
 	kind int // treeID, treeSeq, …: selects how a leaf value reduces
 }
 
-// nodeTarget is the encoded size a node is split at, before compression:
-// couch_btree's default chunk_threshold. A save rewrites its document's
-// leaf and the nodes above it whole, so smaller nodes mean less to encode,
-// compress and sync per save: against 4,096 bytes, one writer's save of a
-// 20-40-revision document spent 49-53 us instead of 30-32 merging and
-// writing and 166-191 instead of 147-151 committing (3 runs each), while
-// bulk loads, reads and folds measured the same.
-const nodeTarget = 1279
+// nodeTarget is the encoded size a node is split at, before compression.
+// A save rewrites its document's leaf and the nodes above it whole, so
+// smaller nodes mean less to encode, compress and sync per save, while a
+// listing visits more of them. In full `couchfs bench` runs (couch, two
+// each), 4,096 bytes gave 2,179-2,216 one-writer saves a second through
+// the mount and listed 100,000 documents in 0.24 s; 2,048 gave 2,732-2,750
+// and 0.25 s; CouchDB's default chunk_threshold, 1,279, gave 2,491-2,769
+// and 0.28-0.32 s.
+const nodeTarget = 2048
 
 // kp is an interior entry being built: a child and its last key.
 type kp struct {
