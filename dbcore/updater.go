@@ -256,6 +256,13 @@ func (w *docWork) linearLeaf() (revtree.Leaf, bool) {
 	return w.shape.leaf, w.shape.linear
 }
 
+// newTree is a new document's revision tree, allocated at once.
+type newTree struct {
+	branch [1]engines.RevBranch
+	node   engines.RevNode
+	value  engines.RevValue
+}
+
 // pendingBody is a revision added in this group whose body is not written
 // yet: its value is completed (Ptr, Seq) just before WriteDocInfos.
 type pendingBody struct {
@@ -377,6 +384,14 @@ type finalDoc struct {
 // from the cache, else from the engine (and then into the cache).
 func (g *group) load(ups []*updateReq, cache *docCache) error {
 	var ids, lids []string
+	// The group's docWorks come from one slice, not one allocation each:
+	// they live as long as the group. It has room for every document, so
+	// appending never moves the ones g.docs points to.
+	n := 0
+	for _, u := range ups {
+		n += len(u.docs)
+	}
+	works := make([]docWork, 0, n)
 	for _, u := range ups {
 		for _, p := range u.docs {
 			if p.err != nil {
@@ -388,7 +403,8 @@ func (g *group) load(ups []*updateReq, cache *docCache) error {
 					lids = append(lids, p.id)
 				}
 			} else if _, ok := g.docs[p.id]; !ok {
-				w := &docWork{}
+				works = append(works, docWork{})
+				w := &works[len(works)-1]
 				g.docs[p.id] = w
 				if e, ok := cache.get(p.id); ok {
 					w.old, w.tree, w.shape = e.di, e.di.RevTree, e.shape
@@ -529,15 +545,23 @@ func (g *group) applyInteractive(p *prepared) (string, error) {
 			path = revtree.PathFromRevs(rev.Pos, []string{rev.ID, p.base.ID}, nil)
 		}
 	}
-	v := &engines.RevValue{Deleted: p.deleted, Size: size}
+	var v *engines.RevValue
 	var tree engines.RevTree
 	extended := false // tree is one branch ending in rev
 	if !exists {
 		// A new document: its tree is the revision alone, with nothing to
-		// merge or stem (the usual case of a bulk load).
-		tree = engines.RevTree{{Start: 1, Root: &engines.RevNode{ID: rev.ID, Value: v}}}
+		// merge or stem (the usual case of a bulk load), made in one
+		// allocation.
+		nt := &newTree{value: engines.RevValue{Deleted: p.deleted, Size: size}}
+		v = &nt.value
+		nt.node = engines.RevNode{ID: rev.ID, Value: v}
+		nt.branch[0] = engines.RevBranch{Start: 1, Root: &nt.node}
+		tree = nt.branch[:]
 		extended = true
-	} else if linear {
+	} else {
+		v = &engines.RevValue{Deleted: p.deleted, Size: size}
+	}
+	if exists && linear {
 		// The edit extends the only leaf (an update names a leaf, a
 		// recreation extends the winner).
 		tree, extended = revtree.AppendLeaf(w.tree, winner.Rev, rev.ID, v)
