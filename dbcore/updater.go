@@ -148,18 +148,15 @@ func (st *dbState) gatherUpdates(u *updateReq, cache *docCache) ([]request, bool
 		runtime.Gosched()
 		var taken []request
 		taken, open = st.take(nil, maxGroup-len(ups))
-		n := 0
-		for n < len(taken) {
-			if _, ok := taken[n].(*updateReq); !ok {
+		var batch []*updateReq
+		for len(taken) > 0 {
+			u, ok := taken[0].(*updateReq)
+			if !ok {
 				break
 			}
-			n++
+			batch, taken = append(batch, u), taken[1:]
 		}
-		rest = taken[n:]
-		batch := make([]*updateReq, n)
-		for i := range batch {
-			batch[i] = taken[i].(*updateReq)
-		}
+		rest = taken
 		ups = append(ups, batch...)
 		if len(batch) > 0 {
 			replies, err = g.merge(batch, cache, replies)
