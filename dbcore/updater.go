@@ -278,16 +278,21 @@ type localWork struct {
 func (st *dbState) serveUpdates(ups []*updateReq, cache *docCache) {
 	// Sized for every document at once: growing the map was a quarter of
 	// loading a 1,000-document batch.
-	n := 0
-	for _, u := range ups {
-		n += len(u.docs)
-	}
-	g, err := st.beginGroup(cache, n)
+	g, err := st.beginGroup(cache, countDocs(ups))
 	var replies []updateReply
 	if err == nil {
 		replies, err = g.merge(ups, cache, nil)
 	}
 	st.finishGroup(g, ups, replies, err, cache)
+}
+
+// countDocs counts the documents of ups.
+func countDocs(ups []*updateReq) int {
+	n := 0
+	for _, u := range ups {
+		n += len(u.docs)
+	}
+	return n
 }
 
 // beginGroup starts a group of about docs documents on the writable
@@ -384,11 +389,7 @@ func (g *group) load(ups []*updateReq, cache *docCache) error {
 	// The group's docWorks come from one slice, not one allocation each:
 	// they live as long as the group. It has room for every document, so
 	// appending never moves the ones g.docs points to.
-	n := 0
-	for _, u := range ups {
-		n += len(u.docs)
-	}
-	works := make([]docWork, 0, n)
+	works := make([]docWork, 0, countDocs(ups))
 	for _, u := range ups {
 		for _, p := range u.docs {
 			if p.err != nil {
@@ -557,13 +558,13 @@ func (g *group) applyInteractive(p *prepared) (string, error) {
 		extended = true
 	} else {
 		v = &engines.RevValue{Deleted: p.deleted, Size: size}
-	}
-	if exists && linear {
-		// The edit extends the only leaf (an update names a leaf, a
-		// recreation extends the winner).
-		tree, extended = revtree.AppendLeaf(w.tree, winner.Rev, rev.ID, v)
-		if !extended {
-			path = revtree.PathFromRevs(rev.Pos, []string{rev.ID, winner.Rev.ID}, nil)
+		if linear {
+			// The edit extends the only leaf (an update names a leaf, a
+			// recreation extends the winner).
+			tree, extended = revtree.AppendLeaf(w.tree, winner.Rev, rev.ID, v)
+			if !extended {
+				path = revtree.PathFromRevs(rev.Pos, []string{rev.ID, winner.Rev.ID}, nil)
+			}
 		}
 	}
 	if !extended {
