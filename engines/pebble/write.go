@@ -393,22 +393,29 @@ func takesSeq(p engines.DocInfoPair) bool {
 
 // repeatedSeq returns a sequence that two pairs take, if any. order sorts
 // pairs by ID; the updater numbers a batch in that order, so the check is
-// one pass unless the sequences do not rise.
+// one pass without allocating unless the sequences do not rise.
 func repeatedSeq(pairs []engines.DocInfoPair, order []int) (uint64, bool) {
-	var seqs []uint64
-	rising := true
+	var last uint64
+	seen, rising := false, true
 	for _, i := range order {
 		if !takesSeq(pairs[i]) {
 			continue
 		}
 		s := pairs[i].New.UpdateSeq
-		if n := len(seqs); n > 0 && s <= seqs[n-1] {
+		if seen && s <= last {
 			rising = false
+			break
 		}
-		seqs = append(seqs, s)
+		last, seen = s, true
 	}
 	if rising {
 		return 0, false
+	}
+	var seqs []uint64
+	for _, i := range order {
+		if takesSeq(pairs[i]) {
+			seqs = append(seqs, pairs[i].New.UpdateSeq)
+		}
 	}
 	slices.Sort(seqs)
 	for k := 1; k < len(seqs); k++ {
