@@ -18,6 +18,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/couchfs/couchfs/dbcore"
 	"github.com/couchfs/couchfs/engines"
 	"github.com/couchfs/couchfs/engines/couchfile"
 	"github.com/couchfs/couchfs/engines/pebble"
@@ -136,6 +137,13 @@ func TestRunReportsEveryRow(t *testing.T) {
 	}
 	if strings.Count(progress.String(), "\n") < len(wantKeys) {
 		t.Errorf("want a progress line per step, got:\n%s", progress.String())
+	}
+	for _, eng := range []string{"couch", "pebble"} {
+		for _, key := range []string{keyMountSave(eng, 16), keyInprocSave(eng, 16)} {
+			if row, _ := rep.Row(key); !strings.Contains(row.Detail, " saves per commit") {
+				t.Errorf("row %s does not say how many saves shared a commit: %q", key, row.Detail)
+			}
+		}
 	}
 	if t.Failed() {
 		t.Logf("table:\n%s", table.String())
@@ -377,6 +385,22 @@ func TestHandlerDetail(t *testing.T) {
 	for _, tc := range tests {
 		if got := handlerDetail(tc.t, tc.ops); got != tc.want {
 			t.Errorf("%s: handlerDetail = %q\nwant %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestCommitDetail(t *testing.T) {
+	tests := []struct {
+		before, after dbcore.CommitStats
+		want          string
+	}{
+		{dbcore.CommitStats{Commits: 10, Requests: 10}, dbcore.CommitStats{Commits: 20, Requests: 150}, "14.0 saves per commit"},
+		{dbcore.CommitStats{}, dbcore.CommitStats{Commits: 3, Requests: 3}, "1.0 saves per commit"},
+		{dbcore.CommitStats{Commits: 5, Requests: 9}, dbcore.CommitStats{Commits: 5, Requests: 9}, "no commits"},
+	}
+	for _, tc := range tests {
+		if got := commitDetail(tc.before, tc.after); got != tc.want {
+			t.Errorf("commitDetail(%+v, %+v) = %q, want %q", tc.before, tc.after, got, tc.want)
 		}
 	}
 }

@@ -135,13 +135,13 @@ func measureInProc(ctx context.Context, cfg *Config, rep *Report, eng, dir strin
 	for _, writers := range cfg.Writers {
 		key := keyInprocSave(eng, writers)
 		name := fmt.Sprintf("SaveJSON update, %s", plural(writers, "writer"))
-		m, err := inprocSaves(ctx, cfg, db, eng, writers)
+		m, commits, err := inprocSaves(ctx, cfg, db, eng, writers)
 		if err != nil {
 			rep.Fail(key, group, name, UnitOpsPerSec, err)
 			continue
 		}
 		row := Row{Key: key, Group: group, Name: name, Value: m.Rate(), Unit: UnitOpsPerSec, Ops: m.Ops, Seconds: m.Elapsed.Seconds(),
-			Baseline: keyInprocSave(eng, 1), Detail: revisionsReached(cfg, m.Ops, writers)}
+			Baseline: keyInprocSave(eng, 1), Detail: revisionsReached(cfg, m.Ops, writers) + "; " + commits}
 		switch writers {
 		case 1:
 			row.Baseline = keyFdatasync
@@ -194,8 +194,9 @@ const inprocDepth = 40
 
 // inprocSaves creates slotsPer(cfg, writers) documents per writer, then times
 // updates: each writer saves its own documents in turn with the rev its
-// previous save returned, as an application holding its revs would.
-func inprocSaves(ctx context.Context, cfg *Config, db *dbcore.DB, eng string, writers int) (measure, error) {
+// previous save returned, as an application holding its revs would. It
+// also says how many saves shared each commit (commitDetail).
+func inprocSaves(ctx context.Context, cfg *Config, db *dbcore.DB, eng string, writers int) (measure, string, error) {
 	prefix := fmt.Sprintf("w%d", writers)
 	revs := make([][]string, writers)
 	for w := range revs {
@@ -203,12 +204,13 @@ func inprocSaves(ctx context.Context, cfg *Config, db *dbcore.DB, eng string, wr
 		for s := range revs[w] {
 			res, err := db.SaveJSON(docID(prefix, w, s), docJSON(cfg.DocSize, w, s), "")
 			if err != nil {
-				return measure{}, fmt.Errorf("%w: create %s: %v", ErrBench, docID(prefix, w, s), err)
+				return measure{}, "", fmt.Errorf("%w: create %s: %v", ErrBench, docID(prefix, w, s), err)
 			}
 			revs[w][s] = res.Rev
 		}
 	}
 	var m measure
+	stats := db.CommitStats()
 	err := profileStep(cfg, fmt.Sprintf("%s-inproc-save-%d", eng, writers), func() (err error) {
 		maxOps := inprocDepth * writers * slotsPer(cfg, writers)
 		if cfg.MaxOps > 0 {
@@ -225,5 +227,15 @@ func inprocSaves(ctx context.Context, cfg *Config, db *dbcore.DB, eng string, wr
 		})
 		return err
 	})
-	return m, err
+	return m, commitDetail(stats, db.CommitStats()), err
+}
+
+// commitDetail says how many saves each commit served between two
+// CommitStats of a database: what group commit made of the step's writers.
+func commitDetail(before, after dbcore.CommitStats) string {
+	commits := after.Commits - before.Commits
+	if commits == 0 {
+		return "no commits"
+	}
+	return fmt.Sprintf("%.1f saves per commit", float64(after.Requests-before.Requests)/float64(commits))
 }

@@ -113,6 +113,12 @@ func measureMount(ctx context.Context, cfg *Config, rep *Report, eng engines.Eng
 		rep.Fail(keyMountSave(name, 1), group, "create db", UnitOpsPerSec, err)
 		return
 	}
+	sdb, err := m.srv.OpenDB("saves")
+	if err != nil {
+		rep.Fail(keyMountSave(name, 1), group, "open db", UnitOpsPerSec, err)
+		return
+	}
+	defer sdb.Close()
 	loopKey := map[int]string{1: keyLoopSave1, 16: keyLoopSave16}
 	for _, writers := range cfg.Writers {
 		key := keyMountSave(name, writers)
@@ -120,9 +126,10 @@ func measureMount(ctx context.Context, cfg *Config, rep *Report, eng engines.Eng
 		prefix := fmt.Sprintf("w%d", writers)
 		var meas measure
 		var handlers cfs.Timings
+		var commits string
 		err := prepareSlots(cfg, saves, prefix, writers, true)
 		if err == nil {
-			before := m.handle.Timings()
+			before, stats := m.handle.Timings(), sdb.CommitStats()
 			err = profileStep(cfg, fmt.Sprintf("%s-mount-save-%d", name, writers), func() error {
 				return serveWrites(func() (err error) {
 					meas, err = rewrites(ctx, cfg, saves, prefix, writers, false)
@@ -130,6 +137,7 @@ func measureMount(ctx context.Context, cfg *Config, rep *Report, eng engines.Eng
 				})
 			})
 			handlers = m.handle.Timings().Sub(before)
+			commits = commitDetail(stats, sdb.CommitStats())
 		}
 		if err != nil {
 			rep.Fail(key, group, title, UnitOpsPerSec, err)
@@ -137,7 +145,7 @@ func measureMount(ctx context.Context, cfg *Config, rep *Report, eng engines.Eng
 		}
 		row := Row{Key: key, Group: group, Name: title, Value: meas.Rate(), Unit: UnitOpsPerSec, Ops: meas.Ops, Seconds: meas.Elapsed.Seconds(),
 			Baseline: loopKey[writers], Compare: keyInprocSave(name, writers),
-			Detail: revisionsReached(cfg, meas.Ops, writers) + "; " + handlerDetail(handlers, meas.Ops)}
+			Detail: revisionsReached(cfg, meas.Ops, writers) + "; " + commits + "; " + handlerDetail(handlers, meas.Ops)}
 		if row.Baseline == "" {
 			row.Baseline = keyLoopSave16
 		} else {

@@ -193,7 +193,7 @@ func TestGroupCommit(t *testing.T) {
 		opts := serverOptions(t, t.TempDir(), ec)
 		opts.Engines = []engines.Engine{ce}
 		db := createDB(t, startServer(t, opts), "db")
-		base := ce.commits.Load()
+		base, stats := ce.commits.Load(), db.CommitStats()
 		var wg sync.WaitGroup
 		for w := range writers {
 			wg.Add(1)
@@ -213,6 +213,10 @@ func TestGroupCommit(t *testing.T) {
 		t.Logf("%d writes in %d commits", writes, commits)
 		if commits*4 > writes {
 			t.Errorf("%d writes took %d commits: writers are not grouped", writes, commits)
+		}
+		got := db.CommitStats()
+		if got.Commits-stats.Commits != uint64(commits) || got.Requests-stats.Requests != uint64(writes) {
+			t.Errorf("CommitStats went from %+v to %+v over %d writes in %d commits", stats, got, writes, commits)
 		}
 		info := mustInfo(t, db)
 		if info.DocCount != uint64(writes) || info.UpdateSeq != uint64(writes) {

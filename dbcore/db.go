@@ -61,6 +61,19 @@ func (db *DB) Info() (Info, error) {
 	}, nil
 }
 
+// CommitStats counts, since the database was opened, the commits of
+// document updates and the update requests they answered: how many
+// writers share each fdatasync (group commit).
+type CommitStats struct {
+	Commits  uint64
+	Requests uint64
+}
+
+// CommitStats returns the database's commit counts. Any goroutine.
+func (db *DB) CommitStats() CommitStats {
+	return CommitStats{Commits: db.st.commits.Load(), Requests: db.st.committedReqs.Load()}
+}
+
 // Get returns the winning revision of a document, with its conflicts. It
 // fails with ErrNotFound if the document does not exist or its winner is
 // deleted. "_local/…" ids read local documents.

@@ -66,6 +66,11 @@ type dbState struct {
 	lastReopen time.Time
 	kick       chan struct{} // a reader found the database unavailable
 
+	// Commits of update groups and the update requests they answered
+	// (CommitStats), counted by the updater.
+	commits       atomic.Uint64
+	committedReqs atomic.Uint64
+
 	// changed is closed (and replaced) after every commit: WaitForChange.
 	chmu    sync.Mutex
 	changed chan struct{}

@@ -342,6 +342,8 @@ func (st *dbState) finishGroup(g *group, ups []*updateReq, replies []updateReply
 		return
 	}
 	if written {
+		st.commits.Add(1)
+		st.committedReqs.Add(uint64(len(ups)))
 		st.committed()
 	}
 	for i, u := range ups {
