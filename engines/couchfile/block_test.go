@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -171,6 +172,74 @@ func TestRevIDPacking(t *testing.T) {
 	for _, bad := range []string{"\xff", "\xff\x02", "\xff\x01short"} {
 		if _, err := unpackRevIDs([]byte(bad)); !errors.Is(err, engines.ErrCorrupt) {
 			t.Errorf("unpack %q: %v", bad, err)
+		}
+	}
+}
+
+// gateWrite is a node TestSnappyGate writes and whether it should be
+// stored snappy-compressed.
+type gateWrite struct {
+	name       string
+	val        string
+	pack       bool
+	compressed bool
+}
+
+// TestSnappyGate writes nodes through the store and reads each back from
+// the file: a node snappy cannot shrink by an eighth makes the next
+// snappySkip nodes of its sort go uncompressed, even compressible ones,
+// the node after them is offered to snappy again, and the other sort of
+// node (packed or not) is not affected. A compaction's copy, not live,
+// offers every node to snappy.
+func TestSnappyGate(t *testing.T) {
+	noisy := string(randomBytes(1500))
+	marginal := string(randomBytes(1250)) + strings.Repeat("m", 250) // ~11% smaller under snappy
+	plain := strings.Repeat(`{"a":1}`, 200)
+	writes := []gateWrite{
+		{"compressible, first", plain, false, true},
+		{"incompressible", noisy, false, false},
+		{"packed sort still tried", plain, true, true},
+	}
+	for i := range snappySkip {
+		writes = append(writes, gateWrite{"compressible, skipped " + strconv.Itoa(i+1), plain, false, false})
+	}
+	writes = append(writes, []gateWrite{
+		{"tried again", plain, false, true},
+		{"stays on", plain, false, true},
+		{"marginal", marginal, false, true},
+		{"after marginal, skipped", plain, false, false},
+	}...)
+	live := testTree(t, treeSeq).s
+	live.live = true
+	checkGate(t, live, writes)
+
+	var copied []gateWrite
+	for _, w := range writes {
+		copied = append(copied, gateWrite{w.name + ", not live", w.val, w.pack, w.val != noisy})
+	}
+	checkGate(t, testTree(t, treeSeq).s, copied)
+}
+
+func checkGate(t *testing.T, st *store, writes []gateWrite) {
+	t.Helper()
+	for _, w := range writes {
+		ptr, _, err := st.writeNode(&node{leaf: true, keys: []string{"k"}, vals: []string{w.val}}, w.pack)
+		if err != nil {
+			t.Fatalf("%s: %v", w.name, err)
+		}
+		p, _, err := st.readPayload(ptr, 4096)
+		if err != nil {
+			t.Fatalf("%s: %v", w.name, err)
+		}
+		if got := p[0]&encSnappy != 0; got != w.compressed {
+			t.Errorf("%s: compressed %v, want %v", w.name, got, w.compressed)
+		}
+		data, err := st.readChunk(ptr, kindNode, 4096)
+		if err != nil {
+			t.Fatalf("%s: %v", w.name, err)
+		}
+		if back, err := decodeNode(data, ptr); err != nil || len(back.vals) != 1 || back.vals[0] != w.val {
+			t.Fatalf("%s: read back %v, %v", w.name, back, err)
 		}
 	}
 }

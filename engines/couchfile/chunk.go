@@ -21,7 +21,8 @@ import (
 // sort of chunk is caught; its low nibble the encoding, a set of flags:
 // encSnappy (github.com/golang/snappy block format) and, for nodes,
 // encPacked (revision IDs packed to binary, revpack.go), each used when the
-// writer found it smaller; encRaw is neither. Every chunk is checksummed,
+// writer found it smaller (nodes are not always offered to snappy: see
+// snappyGate); encRaw is neither. Every chunk is checksummed,
 // unlike couch_file's btree nodes, so a flipped bit anywhere is reported
 // instead of decoded.
 
@@ -50,12 +51,15 @@ func crc32c(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
 // allocates nothing but the packing.
 func encodePayload(dst []byte, kind byte, data []byte, compress, pack bool) []byte {
 	var packBuf []byte
-	return encodePayloadBuf(dst, &packBuf, kind, data, compress, pack)
+	p, _ := encodePayloadBuf(dst, &packBuf, kind, data, compress, pack)
+	return p
 }
 
 // encodePayloadBuf is encodePayload packing into *packBuf, which a writer
-// keeps from one payload to the next.
-func encodePayloadBuf(dst []byte, packBuf *[]byte, kind byte, data []byte, compress, pack bool) []byte {
+// keeps from one payload to the next. It also returns the size the data
+// had before compression (after packing), for a snappyGate to judge what
+// compression saved.
+func encodePayloadBuf(dst []byte, packBuf *[]byte, kind byte, data []byte, compress, pack bool) ([]byte, int) {
 	enc := byte(encRaw)
 	if pack {
 		*packBuf = packRevIDs((*packBuf)[:0], data)
@@ -69,12 +73,41 @@ func encodePayloadBuf(dst []byte, packBuf *[]byte, kind byte, data []byte, compr
 		dst = append(dst, kind<<4|enc|encSnappy)
 		c := snappy.Encode(dst[len(dst):cap(dst)], data)
 		if len(c) < len(data) {
-			return dst[:len(dst)+len(c)]
+			return dst[:len(dst)+len(c)], len(data)
 		}
 		dst = dst[:start]
 	}
 	dst = append(dst, kind<<4|enc)
-	return append(dst, data...)
+	return append(dst, data...), len(data)
+}
+
+// snappyGate decides whether the next node of one sort (packed leaves,
+// or the others) is worth offering to snappy. Revision IDs are random
+// bytes once packed: a leaf of doc infos with long histories shrinks by
+// ~9% under snappy, for ~1.2 us of the updater's time per ~1.1 KB leaf,
+// while interior and by-seq nodes shrink by half. So a node that snappy
+// shrinks by less than an eighth sends the next snappySkip nodes of its
+// sort to the file uncompressed without trying, and the one after them is
+// tried again: a tree whose nodes compress well loses nothing, one whose
+// nodes do not pays for one attempt in snappySkip+1. Writer only.
+type snappyGate struct{ skip int }
+
+const snappySkip = 15
+
+// try reports whether to compress the next node, counting a skip.
+func (g *snappyGate) try() bool {
+	if g.skip > 0 {
+		g.skip--
+		return false
+	}
+	return true
+}
+
+// tried records an attempt: plain bytes stored in stored bytes.
+func (g *snappyGate) tried(plain, stored int) {
+	if stored > plain-plain/8 {
+		g.skip = snappySkip
+	}
 }
 
 // decodePayload returns the kind and data of a payload. Raw data aliases p.

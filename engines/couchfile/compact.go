@@ -222,7 +222,7 @@ func (c *compaction) Finish() error {
 	old := db.st
 	_ = old.land() // uncommitted bytes of the old file, copied already; it must not close under the write
 	// The copy was written without a zero tail; its next commit starts one.
-	c.dst.prealloc = true
+	c.dst.live = true
 	db.st, db.committed = c.dst, s
 	db.lastWritten.Reset() // the copies point at moved bodies
 	db.retire(old)

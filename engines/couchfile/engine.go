@@ -69,7 +69,7 @@ func (e *Engine) Create(path string) (engines.DB, error) {
 	}
 	h := header{revsLimit: defaultRevsLimit, purgeInfosLimit: defaultPurgeInfosLimit, uuid: uuid}
 	st := newStore(f, path, 0, 0, &e.opts)
-	st.prealloc = true
+	st.live = true
 	err = st.commit(&h)
 	if err == nil {
 		err = syncDir(filepath.Dir(path))
@@ -154,7 +154,7 @@ func (e *Engine) openFile(f File, path string) (*DB, error) {
 		return nil, err
 	}
 	st := newStore(f, path, end, h.generation, &e.opts)
-	st.phys, st.prealloc = phys, true
+	st.phys, st.live = phys, true
 	sec := defaultSecurity
 	if h.securityPtr != 0 {
 		if sec, err = st.readChunk(h.securityPtr, kindSecurity, blockSize); err != nil {

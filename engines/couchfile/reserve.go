@@ -51,7 +51,7 @@ var zeroChunk [1 << 20]byte
 func (s *store) reserve(appended int64) {
 	s.phys = max(s.phys, s.end)
 	chunk := reserveChunk(s.end)
-	if !s.prealloc || s.phys-s.end >= chunk || appended >= min(chunk, bulkCommit) {
+	if !s.live || s.phys-s.end >= chunk || appended >= min(chunk, bulkCommit) {
 		return
 	}
 	from := s.phys

@@ -51,17 +51,22 @@ type store struct {
 	}
 
 	// Writer-only.
-	flightErr   chan error // result of the flight's write; nil when none
-	spare       []byte     // the last flight's buffer, for reuse
-	scratch     []byte     // payload encoding buffer
-	packBuf     []byte     // revision-ID packing buffer
-	nodeBuf     []byte     // node encoding buffer
-	end         int64      // == size
-	regionStart int64      // end of the last durable header: where its region starts
-	crc         uint32     // CRC32C of the raw bytes [regionStart, bufStart)
-	wbDone      int64      // pages below this were handed to Writeback
-	phys        int64      // the file's size: end plus the zero tail (reserve.go)
-	prealloc    bool       // whether commits keep a zero tail; not while a compaction copies
+	flightErr   chan error    // result of the flight's write; nil when none
+	spare       []byte        // the last flight's buffer, for reuse
+	scratch     []byte        // payload encoding buffer
+	packBuf     []byte        // revision-ID packing buffer
+	nodeBuf     []byte        // node encoding buffer
+	snappy      [2]snappyGate // for unpacked and packed nodes
+	end         int64         // == size
+	regionStart int64         // end of the last durable header: where its region starts
+	crc         uint32        // CRC32C of the raw bytes [regionStart, bufStart)
+	wbDone      int64         // pages below this were handed to Writeback
+	phys        int64         // the file's size: end plus the zero tail (reserve.go)
+	// live is set on the store the updater writes, not on a compaction's
+	// copy until it is swapped in: only a live store keeps a zero tail
+	// (reserve.go) and lets a snappyGate skip compressing nodes, because a
+	// copy's point is its size and no writer waits for it.
+	live bool
 }
 
 func newStore(f File, name string, end int64, gen uint64, o *Options) *store {
@@ -232,13 +237,7 @@ func (s *store) appendPayload(payload []byte) (uint64, uint64, error) {
 // appendData appends data as a chunk of the given kind, compressed if that saves space.
 // Writer only.
 func (s *store) appendData(kind byte, data []byte, compress bool) (uint64, uint64, error) {
-	return s.appendEncoded(kind, data, compress, false)
-}
-
-// appendEncoded is appendData with revision-ID packing when pack is set.
-// Writer only.
-func (s *store) appendEncoded(kind byte, data []byte, compress, pack bool) (uint64, uint64, error) {
-	s.scratch = encodePayloadBuf(s.scratch[:0], &s.packBuf, kind, data, compress, pack)
+	s.scratch, _ = encodePayloadBuf(s.scratch[:0], &s.packBuf, kind, data, compress, false)
 	return s.appendPayload(s.scratch)
 }
 
@@ -454,7 +453,17 @@ func (s *store) readNode(ptr uint64) (*node, error) {
 func (s *store) writeNode(n *node, pack bool) (uint64, uint64, error) {
 	s.nodeBuf = encodeNode(s.nodeBuf[:0], n)
 	data := s.nodeBuf
-	ptr, size, err := s.appendEncoded(kindNode, data, true, pack)
+	gate := &s.snappy[0]
+	if pack {
+		gate = &s.snappy[1]
+	}
+	compress := !s.live || gate.try()
+	var plain int
+	s.scratch, plain = encodePayloadBuf(s.scratch[:0], &s.packBuf, kindNode, data, compress, pack)
+	if compress {
+		gate.tried(plain, len(s.scratch)-1)
+	}
+	ptr, size, err := s.appendPayload(s.scratch)
 	if err != nil {
 		return 0, 0, err
 	}
