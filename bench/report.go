@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -67,9 +66,11 @@ type Row struct {
 	CompareRatio float64 `json:"compare_ratio,omitempty"`
 	Target       *Target `json:"target,omitempty"`
 	Met          *bool   `json:"met,omitempty"`
-	RSSMB        float64 `json:"rss_mb"`
-	Detail       string  `json:"detail,omitempty"`
-	Err          string  `json:"error,omitempty"`
+	// RSSMB is the process's memory after the step (memoryMB): its
+	// resident set less the free heap pages the Go runtime keeps.
+	RSSMB  float64 `json:"rss_mb"`
+	Detail string  `json:"detail,omitempty"`
+	Err    string  `json:"error,omitempty"`
 }
 
 // Machine describes where the run happened, so a figure can be read next
@@ -102,13 +103,10 @@ type Report struct {
 	progress io.Writer
 }
 
-// Add records a row, stamping it with the process's RSS, and prints a
-// progress line. The mount's server runs in this process, so the RSS is
-// the mount's plus the benchmark's own; garbage (such as a step's prebuilt
-// documents) is returned to the OS first so that it does not count.
+// Add records a row, stamping it with the process's memory (memoryMB),
+// and prints a progress line.
 func (r *Report) Add(row Row) {
-	debug.FreeOSMemory()
-	row.RSSMB = math.Round(rssMB()*10) / 10
+	row.RSSMB = math.Round(memoryMB()*10) / 10
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.Rows = append(r.Rows, row)
