@@ -449,7 +449,9 @@ func (s *store) readNode(ptr uint64) (*node, error) {
 }
 
 // writeNode appends n and returns its pointer and chunk size; pack asks
-// for revision-ID packing (for the trees that hold revisions). Writer only.
+// for revision-ID packing (for the trees that hold revisions). A live store
+// offers the node to snappy when the snappyGate of its sort says so; a
+// compaction's copy always does. Writer only.
 func (s *store) writeNode(n *node, pack bool) (uint64, uint64, error) {
 	s.nodeBuf = encodeNode(s.nodeBuf[:0], n)
 	data := s.nodeBuf
